@@ -1,0 +1,49 @@
+//! The command line (SPEC §3).
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+/// Declarative sales war-room reports: KPIs, targets and alerts in TOML,
+/// evaluated by DataFusion over CSV and Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "warroom", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate reports and write their outputs.
+    Run(RunArgs),
+    /// Validate every file and plan every SQL text without running reports.
+    Check(ProjectArgs),
+}
+
+/// Selects the project.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project folder.
+    #[arg(long, default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// Options of `warroom run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Reports to run (ids, i.e. file stems in reports/); default: all.
+    pub reports: Vec<String>,
+    /// The project folder.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Evaluate as of this date (YYYY-MM-DD) instead of the report's or the data's.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<NaiveDate>,
+    /// Output folder; default: out/ in the project.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}

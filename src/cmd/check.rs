@@ -1,0 +1,58 @@
+//! `warroom check`: every definition validated and every SQL text planned
+//! against the sources' schemas, without running a report.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+
+use super::{exit_code, print_problems};
+use crate::cli::ProjectArgs;
+use crate::config::diagnostic::{Diagnostic, Diagnostics};
+use crate::config::load_project;
+use crate::engine::check::check_report;
+use crate::engine::params::Params;
+use crate::engine::session::base_state;
+use crate::engine::tables::{ReportTables, SharedSources};
+use crate::period::Period;
+
+/// Runs `warroom check`.
+pub async fn check(args: &ProjectArgs) -> ExitCode {
+    let mut diags = Diagnostics::default();
+    let project = load_project(&args.project, &mut diags);
+    let mut problems: Vec<Diagnostic> = diags.into_vec();
+    let state = match base_state(&project.engine) {
+        Ok(state) => state,
+        Err(e) => {
+            problems.push(Diagnostic::in_file("warroom.toml", "engine", e.to_string()));
+            print_problems(&problems);
+            return exit_code(&problems);
+        }
+    };
+    let shared = SharedSources::load(&state, &project).await;
+    problems.extend(shared.problems());
+    let today = Utc::now().date_naive();
+    let mut kpis = 0;
+    for report in project.reports.values() {
+        kpis += report.kpis.len();
+        match ReportTables::new(&state, &project, &shared, report).await {
+            Ok(mut tables) => {
+                // Views with placeholders plan with today's dates bound.
+                let params = Params::for_period(Period::containing(report.grain, today), today);
+                let mut view_problems = Vec::new();
+                tables.register_views(Some(&params), &mut view_problems).await;
+                problems.extend(view_problems);
+                problems.extend(check_report(&tables, report).await);
+            }
+            Err(report_problems) => problems.extend(
+                report_problems
+                    .into_iter()
+                    .filter(|p| !p.message.starts_with("shared source `")),
+            ),
+        }
+    }
+    print_problems(&problems);
+    if !problems.iter().any(Diagnostic::is_error) {
+        println!("checked {} reports, {kpis} KPIs: no problems", project.reports.len());
+    }
+    exit_code(&problems)
+}

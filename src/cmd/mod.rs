@@ -1,0 +1,41 @@
+//! One module per subcommand, each a thin layer over the stage modules.
+
+pub mod check;
+pub mod run;
+
+use std::process::ExitCode;
+
+use crate::config::diagnostic::Diagnostic;
+
+/// Exit code 1: a configuration or data error.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code 2: bad usage.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Prints problems to stderr, each followed by a blank line, errors and
+/// warnings in the order found, then a count.
+pub fn print_problems(problems: &[Diagnostic]) {
+    let mut sorted: Vec<&Diagnostic> = problems.iter().collect();
+    // File order, then position; problems outside TOML files last.
+    sorted.sort_by_key(|p| match &p.location {
+        Some(l) => (0, l.file.path.clone(), l.span.start),
+        None => (1, p.path.clone().unwrap_or_default(), 0),
+    });
+    for problem in sorted {
+        eprintln!("{problem}\n");
+    }
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    if errors > 0 {
+        let plural = if errors == 1 { "" } else { "s" };
+        eprintln!("error: {errors} problem{plural} found");
+    }
+}
+
+/// 0 without errors, else 1.
+pub fn exit_code(problems: &[Diagnostic]) -> ExitCode {
+    if problems.iter().any(Diagnostic::is_error) {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

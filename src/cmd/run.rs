@@ -1,0 +1,84 @@
+//! `warroom run`: evaluate reports and write `out/<report>/`.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+
+use super::{EXIT_USAGE, exit_code, print_problems};
+use crate::cli::RunArgs;
+use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
+use crate::config::load_project;
+use crate::engine::report::evaluate_report;
+use crate::engine::session::base_state;
+use crate::engine::tables::SharedSources;
+use crate::output::write_report_outputs;
+
+/// Runs `warroom run`.
+pub async fn run(args: &RunArgs) -> ExitCode {
+    let root = &args.project.project;
+    let mut diags = Diagnostics::default();
+    let project = load_project(root, &mut diags);
+    for wanted in &args.reports {
+        if !project.reports.contains_key(wanted) {
+            let hint = suggestion(wanted, project.reports.keys().map(String::as_str));
+            eprintln!(
+                "error: no report `{wanted}` in {}{hint}",
+                root.join("reports").display()
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    let mut problems: Vec<Diagnostic> = diags.into_vec();
+    let state = match base_state(&project.engine) {
+        Ok(state) => state,
+        Err(e) => {
+            problems.push(Diagnostic::in_file("warroom.toml", "engine", e.to_string()));
+            print_problems(&problems);
+            return exit_code(&problems);
+        }
+    };
+    let shared = SharedSources::load(&state, &project).await;
+    problems.extend(shared.problems());
+    let out_dir = args.out.clone().unwrap_or_else(|| root.join("out"));
+    let today = Utc::now().date_naive();
+    let selected = project
+        .reports
+        .values()
+        .filter(|r| args.reports.is_empty() || args.reports.contains(&r.id))
+        .filter(|r| !r.broken);
+    let jobs = selected.map(|report| async {
+        let started = std::time::Instant::now();
+        let evaluation = evaluate_report(&state, &project, &shared, report, args.as_of, today).await?;
+        let json = serde_json::to_vec_pretty(&evaluation.results).expect("results serialize");
+        let written = write_report_outputs(&out_dir, &report.id, &[("results.json", json)]).map_err(|e| {
+            vec![Diagnostic::in_file(
+                out_dir.join(&report.id).display().to_string(),
+                format!("report {}", report.id),
+                format!("cannot write outputs: {e}"),
+            )]
+        })?;
+        let results = &evaluation.results;
+        println!(
+            "{}: {} as of {}, {} KPIs, {} queries, {:.0?} → {}",
+            report.id,
+            results.period.label,
+            results.as_of,
+            results.kpis.len(),
+            evaluation.queries,
+            started.elapsed(),
+            written.display()
+        );
+        Ok::<_, Vec<Diagnostic>>(())
+    });
+    for result in futures::future::join_all(jobs).await {
+        if let Err(report_problems) = result {
+            problems.extend(
+                report_problems
+                    .into_iter()
+                    .filter(|p| !p.message.starts_with("shared source `")),
+            );
+        }
+    }
+    print_problems(&problems);
+    exit_code(&problems)
+}

@@ -1,0 +1,328 @@
+//! Reading a project's TOML files into the raw model.
+//!
+//! Each file is parsed once into toml's spanned document tree. The tree is
+//! walked table by table: unknown keys are collected (all of them, with a
+//! "did you mean"), then each object (`[kpis.revenue]`, `[sources.orders]`,
+//! …) is deserialized on its own, so one bad object does not hide problems in
+//! the next one and every error keeps its position.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde_aux::serde_introspection::serde_introspect;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::{Diagnostics, suggestion};
+use super::raw::{
+    Entry, RawCsvOptions, RawEngine, RawKpi, RawProjectFile, RawReport, RawReportFile, RawSource, RawTargetMeasure,
+    RawView,
+};
+use super::source_file::{Location, SourceFile};
+
+/// A parsed file and its text.
+pub struct Loaded<R> {
+    /// The file, for diagnostics.
+    pub file: Arc<SourceFile>,
+    /// What it holds.
+    pub raw: R,
+}
+
+/// Everything read from disk, before validation.
+pub struct LoadedProject {
+    /// `warroom.toml`, when present.
+    pub project: Option<Loaded<RawProjectFile>>,
+    /// `reports/*.toml` by report id (file stem), sorted by file name.
+    pub reports: Vec<(String, Loaded<RawReportFile>)>,
+}
+
+/// Reads `warroom.toml` and every `reports/*.toml` under `root`.
+pub fn load(root: &Path, diags: &mut Diagnostics) -> LoadedProject {
+    let project = read(root, "warroom.toml", diags).map(|file| {
+        let raw = parse_project_file(&file, diags);
+        Loaded { file, raw }
+    });
+    let mut reports = Vec::new();
+    let reports_dir = root.join("reports");
+    let mut names: Vec<String> = match std::fs::read_dir(&reports_dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".toml") && !name.starts_with('.'))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    for name in names {
+        let id = name.trim_end_matches(".toml").to_string();
+        if let Some(file) = read(root, &format!("reports/{name}"), diags) {
+            if !is_valid_id(&id) {
+                diags.push(super::diagnostic::Diagnostic::in_file(
+                    file.path.clone(),
+                    "report",
+                    format!("report id `{id}` (the file name) must match [a-z][a-z0-9_]*"),
+                ));
+                continue;
+            }
+            let raw = parse_report_file(&file, diags);
+            reports.push((id, Loaded { file, raw }));
+        }
+    }
+    LoadedProject { project, reports }
+}
+
+/// Whether `id` matches `[a-z][a-z0-9_]*`.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
+fn read(root: &Path, relative: &str, diags: &mut Diagnostics) -> Option<Arc<SourceFile>> {
+    let path = root.join(relative);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(SourceFile::new(relative, text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            diags.push(super::diagnostic::Diagnostic::in_file(
+                relative,
+                "file",
+                format!("cannot read: {e}"),
+            ));
+            None
+        }
+    }
+}
+
+/// Parses a file into toml's spanned tree; a syntax error is reported.
+fn parse_toml<'t>(file: &'t Arc<SourceFile>, diags: &mut Diagnostics) -> Option<DeTable<'t>> {
+    match DeTable::parse(&file.text) {
+        Ok(table) => Some(table.into_inner()),
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            diags.error(&Location::new(file, span), "toml", format!("invalid TOML: {message}"));
+            None
+        }
+    }
+}
+
+/// Walks one file's document tree.
+struct Walker<'a> {
+    file: &'a Arc<SourceFile>,
+    diags: &'a mut Diagnostics,
+}
+
+fn parse_project_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawProjectFile {
+    let mut raw = RawProjectFile::default();
+    let Some(root) = parse_toml(file, diags) else {
+        return raw;
+    };
+    let mut w = Walker { file, diags };
+    w.check_keys(&root, RawProjectFile::KEYS, "warroom.toml");
+    for (key, value) in &root {
+        match key.get_ref().as_ref() {
+            "sources" => {
+                raw.declared_tables.extend(table_ids(value));
+                raw.sources = w.sources(value);
+            }
+            "views" => {
+                raw.declared_tables.extend(table_ids(value));
+                raw.views = w.entries(value, "views", RawView::checked);
+            }
+            "engine" => raw.engine = w.object::<RawEngine>(value, "engine"),
+            _ => {}
+        }
+    }
+    raw
+}
+
+fn parse_report_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawReportFile {
+    let mut raw = RawReportFile::default();
+    let Some(root) = parse_toml(file, diags) else {
+        return raw;
+    };
+    let mut w = Walker { file, diags };
+    w.check_keys(&root, RawReportFile::KEYS, "report file");
+    for (key, value) in &root {
+        match key.get_ref().as_ref() {
+            "report" => {
+                raw.report = w
+                    .object::<RawReport>(value, "report")
+                    .map(|r| Spanned::new(key.span(), r));
+            }
+            "sources" => {
+                raw.declared_tables.extend(table_ids(value));
+                raw.sources = w.sources(value);
+            }
+            "views" => {
+                raw.declared_tables.extend(table_ids(value));
+                raw.views = w.entries(value, "views", RawView::checked);
+            }
+            "kpis" => {
+                raw.declared_kpis = table_ids(value);
+                raw.kpis = w.entries(value, "kpis", RawKpi::checked);
+            }
+            _ => {}
+        }
+    }
+    raw
+}
+
+/// The ids of a `[section.<id>]` family, whether or not they are valid.
+fn table_ids(value: &Spanned<DeValue>) -> Vec<String> {
+    match value.get_ref() {
+        DeValue::Table(table) => table.keys().map(|k| k.get_ref().to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Per-type checks of nested tables before deserializing.
+trait Checked: Sized {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self>;
+}
+
+impl Checked for RawView {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        w.object(value, object)
+    }
+}
+
+impl Checked for RawSource {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        let value = w.nested(value, "csv", serde_introspect::<RawCsvOptions>(), object);
+        w.object(&value, object)
+    }
+}
+
+impl Checked for RawKpi {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        let value = w.nested(value, "target", serde_introspect::<RawTargetMeasure>(), object);
+        w.object(&value, object)
+    }
+}
+
+impl Walker<'_> {
+    fn location(&self, span: std::ops::Range<usize>) -> Location {
+        Location::new(self.file, span)
+    }
+
+    /// Reports every key of `table` not in `known`; true when there is none.
+    fn check_keys(&mut self, table: &DeTable, known: &[&str], object: &str) -> bool {
+        let mut clean = true;
+        for key in table.keys() {
+            let name: &str = key.get_ref();
+            if !known.contains(&name) {
+                clean = false;
+                let hint = suggestion(name, known.iter().copied());
+                self.diags.error(
+                    &self.location(key.span()),
+                    object,
+                    format!("unknown key `{name}`{hint}"),
+                );
+            }
+        }
+        clean
+    }
+
+    /// Reports unknown keys of the sub-table `key` (when it is a table) and
+    /// returns a copy of `value` without them.
+    fn nested<'v>(
+        &mut self,
+        value: &Spanned<DeValue<'v>>,
+        key: &str,
+        known: &[&str],
+        object: &str,
+    ) -> Spanned<DeValue<'v>> {
+        let mut value = value.clone();
+        if let DeValue::Table(table) = value.get_mut()
+            && let Some(inner) = table.get_mut(key)
+            && let DeValue::Table(inner) = inner.get_mut()
+        {
+            self.check_keys(inner, known, &format!("{object}.{key}"));
+            *inner = std::mem::take(inner)
+                .into_iter()
+                .filter(|(k, _)| known.contains(&k.get_ref().as_ref()))
+                .collect();
+        }
+        value
+    }
+
+    /// Deserializes one object after checking its keys.
+    fn object<T: DeserializeOwned>(&mut self, value: &Spanned<DeValue>, object: &str) -> Option<T> {
+        let DeValue::Table(table) = value.get_ref() else {
+            let found = value.get_ref().type_str();
+            self.diags.error(
+                &self.location(value.span()),
+                object,
+                format!("expected a table, found {found}"),
+            );
+            return None;
+        };
+        // Unknown keys are reported here; the rest of the object is still
+        // checked, so fixing one problem does not reveal the next.
+        let known = serde_introspect::<T>();
+        let mut value = value.clone();
+        if !self.check_keys(table, known, object)
+            && let DeValue::Table(table) = value.get_mut()
+        {
+            *table = std::mem::take(table)
+                .into_iter()
+                .filter(|(k, _)| known.contains(&k.get_ref().as_ref()))
+                .collect();
+        }
+        let whole = value.span();
+        match T::deserialize(value.into_deserializer()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let span = e.span().unwrap_or(whole);
+                let message = e.message().trim().to_string();
+                self.diags.error(&self.location(span), object, message);
+                None
+            }
+        }
+    }
+
+    fn sources(&mut self, value: &Spanned<DeValue>) -> Vec<Entry<RawSource>> {
+        self.entries(value, "sources", RawSource::checked)
+    }
+
+    /// The entries of a `[section.<id>]` family, each checked on its own.
+    fn entries<T>(
+        &mut self,
+        value: &Spanned<DeValue>,
+        section: &str,
+        parse: fn(&mut Walker, &Spanned<DeValue>, &str) -> Option<T>,
+    ) -> Vec<Entry<T>> {
+        let DeValue::Table(table) = value.get_ref() else {
+            let found = value.get_ref().type_str();
+            self.diags.error(
+                &self.location(value.span()),
+                section,
+                format!("expected a table of {section} by id, found {found}"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in table {
+            let id: &str = key.get_ref();
+            let object = format!("{section}.{id}");
+            if !is_valid_id(id) {
+                self.diags.error(
+                    &self.location(key.span()),
+                    &object,
+                    format!("id `{id}` must match [a-z][a-z0-9_]*"),
+                );
+                continue;
+            }
+            if let Some(v) = parse(self, value, &object) {
+                out.push(Entry {
+                    id: id.to_string(),
+                    id_span: key.span(),
+                    value: v,
+                });
+            }
+        }
+        out
+    }
+}

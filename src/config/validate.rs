@@ -1,0 +1,920 @@
+//! Turning the raw TOML model into the checked [`Project`].
+//!
+//! Every check runs on every object and records its problem instead of
+//! stopping, so one `warroom check` lists them all. An object that fails is
+//! left out of the checked model; a report with any problem is marked broken
+//! so `run` skips it, while `check` still plans the SQL of its good objects.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::diagnostic::{Diagnostics, suggestion};
+use super::load::LoadedProject;
+use super::model::{
+    Better, CsvOptions, EngineConfig, FileFormat, Kpi, KpiDef, MeasureDef, OutputFormat, Project, Report, SourceDef,
+    SqlText, TableDef, TableKind, TargetDef, ValueFormat,
+};
+use super::raw::{Entry, RawKpi, RawReport, RawSource, RawTarget, RawTargetMeasure, RawView};
+use super::source_file::{Location, SourceFile};
+use crate::engine::derived::DerivedExpr;
+use crate::engine::sql::{self, PLACEHOLDERS};
+use crate::period::{Grain, PeriodMode};
+
+/// Checks everything that can be checked without reading data.
+pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> Project {
+    let before = diags.error_count();
+    let mut shared = IndexMap::new();
+    let mut engine = EngineConfig::default();
+    if let Some(project) = &loaded.project {
+        let mut v = Validator {
+            root,
+            file: &project.file,
+            diags,
+            rejected_tables: HashSet::new(),
+        };
+        v.tables(&project.raw.sources, &project.raw.views, None, &mut shared);
+        if let Some(raw) = &project.raw.engine
+            && let Some(limit) = &raw.memory_limit
+        {
+            match parse_size(limit.get_ref()) {
+                Some(bytes) => engine.memory_limit = Some(bytes),
+                None => v.error(
+                    limit.span(),
+                    "engine.memory_limit",
+                    format!(
+                        "`{}` is not a size; write it like \"512MB\" or \"2GB\"",
+                        limit.get_ref()
+                    ),
+                ),
+            }
+        }
+    }
+    let shared_broken = diags.error_count() > before;
+    let shared_rejected = shared_rejected_ids(&loaded, &shared);
+    let mut reports = IndexMap::new();
+    for (id, report) in loaded.reports {
+        let before = diags.error_count();
+        let mut v = Validator {
+            root,
+            file: &report.file,
+            diags,
+            rejected_tables: shared_rejected.clone(),
+        };
+        let mut checked = v.report(&id, &report.raw.report, &shared);
+        v.tables(
+            &report.raw.sources,
+            &report.raw.views,
+            Some(&shared),
+            &mut checked.tables,
+        );
+        v.rejected_tables.extend(
+            report
+                .raw
+                .declared_tables
+                .iter()
+                .filter(|id| !checked.tables.contains_key(*id))
+                .cloned(),
+        );
+        v.kpis(&report.raw.kpis, &report.raw.declared_kpis, &shared, &mut checked);
+        // Problems found while loading the file were recorded before this
+        // loop; the file is broken if any of them points into it.
+        let load_errors = diags
+            .iter()
+            .any(|d| d.is_error() && d.location.as_ref().is_some_and(|l| Arc::ptr_eq(&l.file, &report.file)));
+        checked.broken = shared_broken || load_errors || diags.error_count() > before;
+        reports.insert(id, checked);
+    }
+    Project {
+        root: root.to_path_buf(),
+        tables: shared,
+        engine,
+        reports,
+    }
+}
+
+/// Ids written in warroom.toml that did not make it into the checked tables.
+fn shared_rejected_ids(loaded: &LoadedProject, shared: &IndexMap<String, TableDef>) -> HashSet<String> {
+    let Some(project) = &loaded.project else {
+        return HashSet::new();
+    };
+    project
+        .raw
+        .declared_tables
+        .iter()
+        .filter(|id| !shared.contains_key(*id))
+        .cloned()
+        .collect()
+}
+
+/// Parses sizes like `512MB`, `2GB`, `1.5GiB`, `1000000`.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor: f64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "KB" | "K" => 1e3,
+        "MB" | "M" => 1e6,
+        "GB" | "G" => 1e9,
+        "KIB" => 1024.0,
+        "MIB" => 1024.0 * 1024.0,
+        "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * factor;
+    (bytes >= 1.0 && bytes.is_finite()).then_some(bytes as usize)
+}
+
+/// The keys of a KPI or target that define a measure.
+struct MeasureKeys<'a> {
+    table: &'a Spanned<String>,
+    measure: &'a Spanned<String>,
+    time: Option<&'a Spanned<String>>,
+    filter: Option<&'a Spanned<String>>,
+}
+
+struct Validator<'a> {
+    root: &'a Path,
+    file: &'a Arc<SourceFile>,
+    diags: &'a mut Diagnostics,
+    /// Ids of tables written but rejected, so references to them are not
+    /// reported a second time as unknown.
+    rejected_tables: HashSet<String>,
+}
+
+impl Validator<'_> {
+    fn at(&self, span: std::ops::Range<usize>) -> Location {
+        Location::new(self.file, span)
+    }
+
+    fn error(&mut self, span: std::ops::Range<usize>, object: impl Into<String>, message: impl Into<String>) {
+        let location = self.at(span);
+        self.diags.error(&location, object, message);
+    }
+
+    /// An enum value from a fixed list, with a suggestion when misspelled.
+    fn choice<T>(
+        &mut self,
+        value: &Spanned<String>,
+        object: &str,
+        names: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let text = value.get_ref();
+        let parsed = parse(text);
+        if parsed.is_none() {
+            let hint = suggestion(text, names.iter().copied());
+            let list = names.join(", ");
+            self.error(value.span(), object, format!("`{text}` is not one of {list}{hint}"));
+        }
+        parsed
+    }
+
+    fn sql(&self, value: &Spanned<String>, object: String) -> SqlText {
+        SqlText {
+            text: value.get_ref().clone(),
+            location: self.at(value.span()),
+            object,
+        }
+    }
+
+    fn tables(
+        &mut self,
+        sources: &[Entry<RawSource>],
+        views: &[Entry<RawView>],
+        shared: Option<&IndexMap<String, TableDef>>,
+        out: &mut IndexMap<String, TableDef>,
+    ) {
+        let defs = sources
+            .iter()
+            .map(|e| (e, "sources"))
+            .map(|(e, section)| (e.id.as_str(), e.id_span.clone(), section, self.source(e)))
+            .collect::<Vec<_>>();
+        let views = views.iter().map(|e| {
+            let object = format!("views.{}", e.id);
+            (
+                e.id.as_str(),
+                e.id_span.clone(),
+                "views",
+                Some(TableKind::View(self.sql(&e.value.sql, format!("{object}.sql")))),
+            )
+        });
+        for (id, span, section, kind) in defs.into_iter().chain(views.collect::<Vec<_>>()) {
+            let object = format!("{section}.{id}");
+            if let Some(existing) = shared.and_then(|s| s.get(id)) {
+                self.error(
+                    span,
+                    &object,
+                    format!(
+                        "`{id}` is already declared in warroom.toml as `{}`; a report may not redeclare a shared source or view",
+                        existing.object
+                    ),
+                );
+                continue;
+            }
+            if let Some(existing) = out.get(id) {
+                self.error(
+                    span,
+                    &object,
+                    format!(
+                        "`{id}` is already declared as `{}`; sources and views share one namespace",
+                        existing.object
+                    ),
+                );
+                continue;
+            }
+            if let Some(kind) = kind {
+                let location = self.at(span);
+                out.insert(
+                    id.to_string(),
+                    TableDef {
+                        id: id.to_string(),
+                        object,
+                        location,
+                        kind,
+                    },
+                );
+            }
+        }
+    }
+
+    fn source(&mut self, entry: &Entry<RawSource>) -> Option<TableKind> {
+        let object = format!("sources.{}", entry.id);
+        let raw = &entry.value;
+        let path = raw.path.get_ref();
+        let format = match &raw.kind {
+            Some(kind) => self.choice(kind, &format!("{object}.type"), &["csv", "parquet"], |k| match k {
+                "csv" => Some(FileFormat::Csv),
+                "parquet" => Some(FileFormat::Parquet),
+                _ => None,
+            })?,
+            None => {
+                match format_from_path(&self.root.join(path)) {
+                    Some(format) => format,
+                    None => {
+                        self.error(
+                        raw.path.span(),
+                        format!("{object}.path"),
+                        format!("cannot tell whether `{path}` is CSV or Parquet; add type = \"csv\" or type = \"parquet\""),
+                    );
+                        return None;
+                    }
+                }
+            }
+        };
+        let mut csv = CsvOptions::default();
+        if let Some(options) = &raw.csv {
+            if let Some(delimiter) = &options.delimiter {
+                match delimiter.get_ref().as_bytes() {
+                    [byte] if byte.is_ascii() => csv.delimiter = *byte,
+                    _ => {
+                        self.error(
+                            delimiter.span(),
+                            format!("{object}.csv.delimiter"),
+                            "the delimiter must be one ASCII character",
+                        );
+                        return None;
+                    }
+                }
+            }
+            csv.header = options.header.unwrap_or(true);
+            csv.null_value = options.null_value.clone();
+            for (column, ty) in options.schema.iter().flatten() {
+                csv.schema
+                    .push((column.clone(), ty.get_ref().clone(), self.at(ty.span())));
+            }
+        }
+        Some(TableKind::Source(SourceDef {
+            path: path.clone(),
+            path_location: self.at(raw.path.span()),
+            format,
+            csv,
+        }))
+    }
+
+    fn report(&mut self, id: &str, raw: &Option<Spanned<RawReport>>, _shared: &IndexMap<String, TableDef>) -> Report {
+        let default = RawReport::default();
+        let (settings, span) = match raw {
+            Some(r) => (r.get_ref(), r.span()),
+            None => (&default, 0..0),
+        };
+        let grain = settings
+            .grain
+            .as_ref()
+            .and_then(|g| self.choice(g, "report.grain", &Grain::NAMES, |s| s.parse().ok()))
+            .unwrap_or(Grain::Month);
+        let history = match &settings.history {
+            Some(h) if !(1..=1000).contains(h.get_ref()) => {
+                self.error(h.span(), "report.history", "history must be between 1 and 1000 periods");
+                12
+            }
+            Some(h) => *h.get_ref() as u32,
+            None => 12,
+        };
+        let period = settings
+            .period
+            .as_ref()
+            .and_then(|p| {
+                self.choice(p, "report.period", &["current", "last_complete"], |s| match s {
+                    "current" => Some(PeriodMode::Current),
+                    "last_complete" => Some(PeriodMode::LastComplete),
+                    _ => None,
+                })
+            })
+            .unwrap_or(PeriodMode::Current);
+        let as_of = settings.as_of.as_ref().and_then(|d| {
+            let date = toml_date(d.get_ref());
+            if date.is_none() {
+                self.error(
+                    d.span(),
+                    "report.as_of",
+                    "as_of must be a date like 2026-11-30, without a time",
+                );
+            }
+            date
+        });
+        let formats = match &settings.formats {
+            Some(list) => list
+                .iter()
+                .filter_map(|f| {
+                    self.choice(f, "report.formats", &["html", "md"], |s| match s {
+                        "html" => Some(OutputFormat::Html),
+                        "md" => Some(OutputFormat::Markdown),
+                        _ => None,
+                    })
+                })
+                .collect(),
+            None => vec![OutputFormat::Html, OutputFormat::Markdown],
+        };
+        Report {
+            id: id.to_string(),
+            location: self.at(span),
+            title: settings.title.clone().unwrap_or_else(|| id.to_string()),
+            description: settings.description.clone(),
+            grain,
+            history,
+            period,
+            as_of,
+            formats,
+            template: settings.template.clone(),
+            tables: IndexMap::new(),
+            kpis: IndexMap::new(),
+            broken: false,
+        }
+    }
+
+    fn table_ref(
+        &mut self,
+        value: &Spanned<String>,
+        object: &str,
+        report: &Report,
+        shared: &IndexMap<String, TableDef>,
+    ) -> Option<String> {
+        let id = value.get_ref();
+        if report.tables.contains_key(id) || shared.contains_key(id) {
+            return Some(id.clone());
+        }
+        if self.rejected_tables.contains(id) {
+            return None;
+        }
+        let names = report.tables.keys().chain(shared.keys()).map(String::as_str);
+        let hint = suggestion(id, names);
+        self.error(value.span(), object, format!("unknown source or view `{id}`{hint}"));
+        None
+    }
+
+    /// Parses a measure or filter, checking its placeholders.
+    fn fragment(&mut self, value: &Spanned<String>, object: String) -> Option<(SqlText, Vec<String>)> {
+        let text = self.sql(value, object);
+        let expr = match sql::parse_expr(&text.text) {
+            Ok(expr) => expr,
+            Err(e) => {
+                self.diags.push(e.diagnostic(&text));
+                return None;
+            }
+        };
+        let used = sql::placeholders(&expr);
+        for name in &used {
+            if !PLACEHOLDERS.contains(&name.as_str()) {
+                let hint = suggestion(name, PLACEHOLDERS);
+                let at = find_word(&text.text, name).unwrap_or(0);
+                let location = sql::sql_location(&text, 1, 1, 0);
+                let location = location.sub(at, at + name.len());
+                self.diags
+                    .error(&location, &text.object, format!("unknown placeholder `{name}`{hint}"));
+                return None;
+            }
+        }
+        Some((text, used))
+    }
+
+    fn measure_def(
+        &mut self,
+        object: &str,
+        keys: MeasureKeys,
+        report: &Report,
+        shared: &IndexMap<String, TableDef>,
+    ) -> Option<MeasureDef> {
+        let MeasureKeys {
+            table,
+            measure,
+            time,
+            filter,
+        } = keys;
+        let table_id = self.table_ref(table, &format!("{object}.source"), report, shared);
+        let measure_sql = self.fragment(measure, format!("{object}.measure"));
+        let filter_sql = filter.map(|f| self.fragment(f, format!("{object}.filter")));
+        let (measure_sql, mut used) = measure_sql?;
+        let filter_sql = match filter_sql {
+            Some(parsed) => {
+                let (text, filter_used) = parsed?;
+                used.extend(filter_used);
+                Some(text)
+            }
+            None => None,
+        };
+        let additive = sql::parse_expr(&measure_sql.text).is_ok_and(|e| sql::is_additive(&e));
+        Some(MeasureDef {
+            table: table_id?,
+            table_location: self.at(table.span()),
+            measure: measure_sql,
+            time: time.map(|t| (t.get_ref().clone(), self.at(t.span()))),
+            filter: filter_sql,
+            additive,
+            stock: used.iter().any(|p| p == "$period_start" || p == "$period_end"),
+        })
+    }
+
+    fn kpis(
+        &mut self,
+        entries: &[Entry<RawKpi>],
+        declared: &[String],
+        shared: &IndexMap<String, TableDef>,
+        report: &mut Report,
+    ) {
+        let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+        // Locations of `expr`/`drivers`, for the grain and cycle checks below.
+        let mut expr_spans = HashMap::new();
+        for entry in entries {
+            let object = format!("kpis.{}", entry.id);
+            let raw = &entry.value;
+            let id_location = self.at(entry.id_span.clone());
+            let def = match (&raw.measure, &raw.expr) {
+                (Some(_), Some(expr)) => {
+                    self.error(
+                        expr.span(),
+                        &object,
+                        "a KPI has either `measure` (with `source`) or `expr`, not both",
+                    );
+                    None
+                }
+                (None, None) => {
+                    self.error(
+                        entry.id_span.clone(),
+                        &object,
+                        "a KPI needs `measure` (with `source` and `time`) or `expr`",
+                    );
+                    None
+                }
+                (Some(measure), None) => match &raw.source {
+                    None => {
+                        self.error(
+                            entry.id_span.clone(),
+                            &object,
+                            "`measure` needs `source`: the source or view it reads",
+                        );
+                        None
+                    }
+                    Some(source) => {
+                        let keys = MeasureKeys {
+                            table: source,
+                            measure,
+                            time: raw.time.as_ref(),
+                            filter: raw.filter.as_ref(),
+                        };
+                        let def = self.measure_def(&object, keys, report, shared);
+                        match def {
+                            Some(def) if def.time.is_none() && !def.stock => {
+                                self.error(
+                                    entry.id_span.clone(),
+                                    &object,
+                                    "needs `time`, the date column that places a row in a period (or use $period_start/$period_end in `measure` or `filter` for a stock)",
+                                );
+                                None
+                            }
+                            other => other.map(|d| KpiDef::Measure(Box::new(d))),
+                        }
+                    }
+                },
+                (None, Some(expr)) => {
+                    for (key, value) in [("source", &raw.source), ("time", &raw.time), ("filter", &raw.filter)] {
+                        if let Some(v) = value {
+                            self.error(
+                                v.span(),
+                                &object,
+                                format!("`{key}` has no effect on a derived KPI (one with `expr`)"),
+                            );
+                        }
+                    }
+                    expr_spans.insert(entry.id.clone(), expr.span());
+                    self.derived(expr, &format!("{object}.expr"), &declared, &entry.id)
+                        .map(KpiDef::Derived)
+                }
+            };
+            let own_grain = raw
+                .grain
+                .as_ref()
+                .and_then(|g| self.choice(g, &format!("{object}.grain"), &Grain::NAMES, |s| s.parse().ok()));
+            let format = raw
+                .format
+                .as_ref()
+                .and_then(|f| self.choice(f, &format!("{object}.format"), &ValueFormat::NAMES, ValueFormat::parse))
+                .unwrap_or(ValueFormat::Number);
+            let better = raw
+                .better
+                .as_ref()
+                .and_then(|b| {
+                    self.choice(b, &format!("{object}.better"), &["higher", "lower"], |s| match s {
+                        "higher" => Some(Better::Higher),
+                        "lower" => Some(Better::Lower),
+                        _ => None,
+                    })
+                })
+                .unwrap_or(Better::Higher);
+            let decimals = raw.decimals.as_ref().and_then(|d| {
+                let ok = (0..=10).contains(d.get_ref());
+                if !ok {
+                    self.error(
+                        d.span(),
+                        format!("{object}.decimals"),
+                        "decimals must be between 0 and 10",
+                    );
+                }
+                ok.then_some(*d.get_ref() as u32)
+            });
+            let warn_at = raw.warn_at.as_ref().and_then(|w| {
+                let ok = *w.get_ref() > 0.0 && *w.get_ref() <= 1.0;
+                if !ok {
+                    self.error(
+                        w.span(),
+                        format!("{object}.warn_at"),
+                        "warn_at is an attainment between 0 and 1, e.g. 0.9",
+                    );
+                }
+                ok.then_some(*w.get_ref())
+            });
+            let target = raw.target.as_ref().and_then(|t| match t.get_ref() {
+                RawTarget::Fixed(n) => Some(TargetDef::Fixed(*n)),
+                RawTarget::Measure(RawTargetMeasure {
+                    source,
+                    measure,
+                    time,
+                    filter,
+                }) => self
+                    .measure_def(
+                        &format!("{object}.target"),
+                        MeasureKeys {
+                            table: source,
+                            measure,
+                            time: Some(time),
+                            filter: filter.as_ref(),
+                        },
+                        report,
+                        shared,
+                    )
+                    .map(|d| TargetDef::Measure(Box::new(d))),
+            });
+            let mut drivers = Vec::new();
+            for driver in raw.drivers.iter().flatten() {
+                let name = driver.get_ref();
+                if name == &entry.id {
+                    self.error(
+                        driver.span(),
+                        format!("{object}.drivers"),
+                        "a KPI cannot be its own driver",
+                    );
+                } else if !declared.contains(&name.as_str()) {
+                    let hint = suggestion(name, declared.iter().copied());
+                    self.error(
+                        driver.span(),
+                        format!("{object}.drivers"),
+                        format!("unknown KPI `{name}`{hint}"),
+                    );
+                } else {
+                    drivers.push(name.clone());
+                }
+            }
+            for driver in raw.drivers.iter().flatten() {
+                expr_spans.insert(format!("{}#drivers#{}", entry.id, driver.get_ref()), driver.span());
+            }
+            let Some(def) = def else { continue };
+            report.kpis.insert(
+                entry.id.clone(),
+                Kpi {
+                    id: entry.id.clone(),
+                    object,
+                    location: id_location,
+                    label: raw.label.clone().unwrap_or_else(|| entry.id.clone()),
+                    grain: own_grain.unwrap_or(report.grain),
+                    own_grain: own_grain.is_some(),
+                    def,
+                    format,
+                    unit: raw.unit.clone(),
+                    decimals,
+                    better,
+                    warn_at,
+                    target,
+                    drivers,
+                },
+            );
+        }
+        self.check_cycles(report, &expr_spans);
+        self.settle_grains(report, &expr_spans);
+    }
+
+    fn derived(
+        &mut self,
+        expr: &Spanned<String>,
+        object: &str,
+        declared: &[&str],
+        own_id: &str,
+    ) -> Option<DerivedExpr> {
+        let text = self.sql(expr, object.to_string());
+        let parsed = match sql::parse_expr(&text.text) {
+            Ok(e) => e,
+            Err(e) => {
+                self.diags.push(e.diagnostic(&text));
+                return None;
+            }
+        };
+        let derived = match DerivedExpr::from_sql(&parsed) {
+            Ok(d) => d,
+            Err(unsupported) => {
+                let location = match unsupported.position {
+                    Some((line, col)) => sql::sql_location(&text, line, col, unsupported.found.chars().count()),
+                    None => text.location.clone(),
+                };
+                self.diags.error(
+                    &location,
+                    object,
+                    format!(
+                        "`{}` is not allowed here: an expr is arithmetic (+ - * / and parentheses) over numbers and KPI ids",
+                        unsupported.found
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        for input in derived.inputs() {
+            if input == own_id {
+                self.error(expr.span(), object, format!("`{own_id}` refers to itself"));
+                ok = false;
+            } else if !declared.contains(&input) {
+                let hint = suggestion(input, declared.iter().copied());
+                let at = find_word(&text.text, input).unwrap_or(0);
+                let location = sql::sql_location(&text, 1, 1, 0).sub(at, at + input.len());
+                self.diags
+                    .error(&location, object, format!("unknown KPI `{input}`{hint}"));
+                ok = false;
+            }
+        }
+        ok.then_some(derived)
+    }
+
+    /// Reports each cycle among derived KPIs once and removes its members.
+    fn check_cycles(&mut self, report: &mut Report, spans: &HashMap<String, std::ops::Range<usize>>) {
+        fn inputs(report: &Report, id: &str) -> Vec<String> {
+            match report.kpis.get(id).map(|k| &k.def) {
+                Some(KpiDef::Derived(e)) => e.inputs().into_iter().map(String::from).collect(),
+                _ => Vec::new(),
+            }
+        }
+        let mut done: HashSet<String> = HashSet::new();
+        let mut in_cycle: Vec<String> = Vec::new();
+        let ids: Vec<String> = report.kpis.keys().cloned().collect();
+        for start in &ids {
+            let mut path: Vec<String> = Vec::new();
+            let mut stack: Vec<(String, usize)> = vec![(start.clone(), 0)];
+            while let Some((node, next)) = stack.last().cloned() {
+                if next == 0 {
+                    if let Some(pos) = path.iter().position(|p| p == &node) {
+                        let cycle: Vec<String> = path[pos..].to_vec();
+                        if !cycle.iter().any(|c| in_cycle.contains(c)) {
+                            let mut shown = cycle.clone();
+                            shown.push(node.clone());
+                            let span = spans.get(&cycle[0]).cloned().unwrap_or(0..0);
+                            self.error(
+                                span,
+                                format!("kpis.{}.expr", cycle[0]),
+                                format!("derived KPIs form a cycle: {}", shown.join(" → ")),
+                            );
+                            in_cycle.extend(cycle);
+                        }
+                        stack.pop();
+                        continue;
+                    }
+                    if done.contains(&node) {
+                        stack.pop();
+                        continue;
+                    }
+                    path.push(node.clone());
+                }
+                let children = inputs(report, &node);
+                if next < children.len() {
+                    stack.last_mut().expect("non-empty").1 += 1;
+                    stack.push((children[next].clone(), 0));
+                } else {
+                    stack.pop();
+                    path.pop();
+                    done.insert(node);
+                }
+            }
+        }
+        for id in in_cycle {
+            report.kpis.shift_remove(&id);
+        }
+    }
+
+    /// Gives derived KPIs the grain of their inputs and rejects mixtures in
+    /// `expr` and `drivers`.
+    fn settle_grains(&mut self, report: &mut Report, spans: &HashMap<String, std::ops::Range<usize>>) {
+        let order = derived_order(report);
+        for id in order {
+            let kpi = &report.kpis[&id];
+            let KpiDef::Derived(expr) = &kpi.def else { continue };
+            let grains: Vec<(String, Grain)> = expr
+                .inputs()
+                .iter()
+                .filter_map(|i| report.kpis.get(*i).map(|k| (k.id.clone(), k.grain)))
+                .collect();
+            let span = spans.get(&id).cloned().unwrap_or(0..0);
+            let object = format!("kpis.{id}.expr");
+            let Some((_, first)) = grains.first().cloned() else {
+                continue;
+            };
+            if let Some((other, grain)) = grains.iter().find(|(_, g)| *g != first) {
+                self.error(
+                    span,
+                    object,
+                    format!("mixes grains: `{}` is by {first}, `{other}` is by {grain}", grains[0].0),
+                );
+                report.kpis.shift_remove(&id);
+                continue;
+            }
+            let kpi = report.kpis.get_mut(&id).expect("present");
+            if kpi.own_grain && kpi.grain != first {
+                let own = kpi.grain;
+                self.error(
+                    span,
+                    object,
+                    format!("this KPI is by {own} but its inputs are by {first}"),
+                );
+                report.kpis.shift_remove(&id);
+                continue;
+            }
+            kpi.grain = first;
+        }
+        let mut broken = Vec::new();
+        for kpi in report.kpis.values() {
+            for driver in &kpi.drivers {
+                if let Some(d) = report.kpis.get(driver)
+                    && d.grain != kpi.grain
+                {
+                    let span = spans
+                        .get(&format!("{}#drivers#{driver}", kpi.id))
+                        .cloned()
+                        .unwrap_or(0..0);
+                    self.error(
+                        span,
+                        format!("kpis.{}.drivers", kpi.id),
+                        format!(
+                            "mixes grains: `{}` is by {}, driver `{driver}` is by {}",
+                            kpi.id, kpi.grain, d.grain
+                        ),
+                    );
+                    broken.push(kpi.id.clone());
+                    break;
+                }
+            }
+        }
+        for id in broken {
+            report.kpis.shift_remove(&id);
+        }
+        // A KPI whose inputs or drivers were dropped cannot be evaluated.
+        loop {
+            let missing: Vec<String> = report
+                .kpis
+                .values()
+                .filter(|k| {
+                    let inputs: Vec<&str> = match &k.def {
+                        KpiDef::Derived(e) => e.inputs(),
+                        KpiDef::Measure(_) => Vec::new(),
+                    };
+                    inputs
+                        .iter()
+                        .chain(k.drivers.iter().map(String::as_str).collect::<Vec<_>>().iter())
+                        .any(|i| !report.kpis.contains_key(*i))
+                })
+                .map(|k| k.id.clone())
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for id in missing {
+                report.kpis.shift_remove(&id);
+            }
+        }
+    }
+}
+
+/// Derived KPIs ordered so that every input comes before its user.
+pub fn derived_order(report: &Report) -> Vec<String> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    fn visit(report: &Report, id: &str, seen: &mut HashSet<String>, order: &mut Vec<String>) {
+        if !seen.insert(id.to_string()) {
+            return;
+        }
+        if let Some(Kpi {
+            def: KpiDef::Derived(expr),
+            ..
+        }) = report.kpis.get(id)
+        {
+            for input in expr.inputs() {
+                visit(report, input, seen, order);
+            }
+            order.push(id.to_string());
+        }
+    }
+    for id in report.kpis.keys() {
+        visit(report, id, &mut seen, &mut order);
+    }
+    order
+}
+
+/// The byte offset of `word` in `text` where it is not part of a longer
+/// identifier.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+fn toml_date(value: &toml::value::Datetime) -> Option<NaiveDate> {
+    if value.time.is_some() || value.offset.is_some() {
+        return None;
+    }
+    let date = value.date?;
+    NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))
+}
+
+/// The format told by a path's extension, or for a folder by the
+/// extension its files share.
+fn format_from_path(path: &Path) -> Option<FileFormat> {
+    if path.is_dir() {
+        let mut formats = std::fs::read_dir(path)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter_map(|e| format_from_extension(&e.file_name().to_string_lossy()));
+        let first = formats.next()?;
+        return formats.all(|f| f == first).then_some(first);
+    }
+    format_from_extension(&path.to_string_lossy())
+}
+
+fn format_from_extension(path: &str) -> Option<FileFormat> {
+    let lower = path.to_ascii_lowercase();
+    if lower.ends_with(".csv") {
+        Some(FileFormat::Csv)
+    } else if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+        Some(FileFormat::Parquet)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("512 MiB"), Some(512 * 1024 * 1024));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("lots"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! warroom: a declarative report engine for sales war rooms.
+//!
+//! Analysts write KPIs and targets in TOML ([`config`]); DataFusion
+//! evaluates them over CSV and Parquet ([`engine`]) into
+//! `results.json` ([`results`], [`output`]).
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod engine;
+pub mod format;
+pub mod output;
+pub mod period;
+pub mod results;

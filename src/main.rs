@@ -1,0 +1,27 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use warroom::cli::{Cli, Command};
+use warroom::cmd;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(cmd::EXIT_ERROR);
+        }
+    };
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Run(args) => cmd::run::run(args).await,
+            Command::Check(args) => cmd::check::check(args).await,
+        }
+    })
+}

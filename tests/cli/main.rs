@@ -1,0 +1,7 @@
+//! warroom's integration tests: the real binary on real CSV and Parquet.
+
+mod differential;
+mod errors;
+mod kpis;
+mod sources;
+mod support;
