@@ -46,4 +46,7 @@ pub struct RunArgs {
     /// Output folder; default: out/ in the project.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Exit with code 3 when a new or ongoing alert at or above this severity fires.
+    #[arg(long, value_name = "SEVERITY", value_parser = ["info", "warning", "critical"])]
+    pub fail_on: Option<String>,
 }

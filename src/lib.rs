@@ -4,6 +4,7 @@
 //! evaluates them over CSV and Parquet ([`engine`]) into
 //! `results.json` ([`results`], [`output`]).
 
+pub mod alerts;
 pub mod cli;
 pub mod cmd;
 pub mod config;

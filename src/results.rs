@@ -38,7 +38,7 @@ pub struct Results {
     /// Tables by id.
     pub tables: IndexMap<String, serde_json::Value>,
     /// Firing and resolved alerts.
-    pub alerts: Vec<serde_json::Value>,
+    pub alerts: Vec<crate::alerts::state::AlertEntry>,
 }
 
 /// A period with its grain.

@@ -11,6 +11,8 @@ use crate::config::diagnostic::Diagnostic;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code 2: bad usage.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code 3: `--fail-on` reached.
+pub const EXIT_FAIL_ON: u8 = 3;
 
 /// Prints problems to stderr, each followed by a blank line, errors and
 /// warnings in the order found, then a count.

@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use super::{EXIT_USAGE, exit_code, print_problems};
+use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, print_problems};
+use crate::alerts::state::{self as alert_state, State};
 use crate::cli::RunArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
 use crate::config::load_project;
+use crate::config::model::Severity;
 use crate::engine::report::evaluate_report;
 use crate::engine::session::base_state;
 use crate::engine::tables::SharedSources;
@@ -46,9 +48,20 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         .values()
         .filter(|r| args.reports.is_empty() || args.reports.contains(&r.id))
         .filter(|r| !r.broken);
+    let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let jobs = selected.map(|report| async {
         let started = std::time::Instant::now();
-        let evaluation = evaluate_report(&state, &project, &shared, report, args.as_of, today).await?;
+        let mut evaluation = evaluate_report(&state, &project, &shared, report, args.as_of, today).await?;
+        let store_path = alert_state::store_path(root, &report.id);
+        let store = alert_state::load(&store_path).map_err(|e| {
+            vec![Diagnostic::in_file(
+                store_path.display().to_string(),
+                format!("report {}", report.id),
+                format!("cannot read alert states: {e}"),
+            )]
+        })?;
+        let (entries, next_store) = alert_state::transition(&store, &evaluation.alerts, evaluation.results.as_of);
+        evaluation.results.alerts = entries;
         let json = serde_json::to_vec_pretty(&evaluation.results).expect("results serialize");
         let written = write_report_outputs(&out_dir, &report.id, &[("results.json", json)]).map_err(|e| {
             vec![Diagnostic::in_file(
@@ -57,7 +70,22 @@ pub async fn run(args: &RunArgs) -> ExitCode {
                 format!("cannot write outputs: {e}"),
             )]
         })?;
+        if let Some(next) = next_store {
+            alert_state::save(&store_path, &next).map_err(|e| {
+                vec![Diagnostic::in_file(
+                    store_path.display().to_string(),
+                    format!("report {}", report.id),
+                    format!("cannot write alert states: {e}"),
+                )]
+            })?;
+        }
         let results = &evaluation.results;
+        let failing = fail_on.is_some_and(|level| {
+            results
+                .alerts
+                .iter()
+                .any(|a| a.state != State::Resolved && a.severity >= level)
+        });
         println!(
             "{}: {} as of {}, {} KPIs, {} queries, {:.0?} → {}",
             report.id,
@@ -68,17 +96,36 @@ pub async fn run(args: &RunArgs) -> ExitCode {
             started.elapsed(),
             written.display()
         );
-        Ok::<_, Vec<Diagnostic>>(())
+        for alert in &results.alerts {
+            println!(
+                "  {:?} {:?} {}: {}",
+                alert.severity, alert.state, alert.key, alert.message
+            );
+        }
+        Ok::<_, Vec<Diagnostic>>((failing, evaluation.warnings))
     });
+    let mut reached = false;
     for result in futures::future::join_all(jobs).await {
-        if let Err(report_problems) = result {
-            problems.extend(
+        match result {
+            Ok((failing, warnings)) => {
+                reached |= failing;
+                problems.extend(warnings);
+            }
+            Err(report_problems) => problems.extend(
                 report_problems
                     .into_iter()
                     .filter(|p| !p.message.starts_with("shared source `")),
-            );
+            ),
         }
     }
     print_problems(&problems);
+    // A configuration or data error (exit 1) wins over --fail-on (exit 3).
+    if !problems.iter().any(Diagnostic::is_error) && reached {
+        eprintln!(
+            "error: an alert at or above --fail-on {} fires",
+            args.fail_on.as_deref().unwrap_or_default()
+        );
+        return ExitCode::from(EXIT_FAIL_ON);
+    }
     exit_code(&problems)
 }

@@ -16,8 +16,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostics, suggestion};
 use super::raw::{
-    Entry, RawCsvOptions, RawEngine, RawKpi, RawProjectFile, RawReport, RawReportFile, RawSource, RawTargetMeasure,
-    RawView,
+    Entry, RawAlert, RawBreakdown, RawCsvOptions, RawEngine, RawFunnel, RawKpi, RawProjectFile, RawReport,
+    RawReportFile, RawSource, RawStage, RawTable, RawTargetMeasure, RawView,
 };
 use super::source_file::{Location, SourceFile};
 
@@ -163,6 +163,10 @@ fn parse_report_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawRepo
                 raw.declared_kpis = table_ids(value);
                 raw.kpis = w.entries(value, "kpis", RawKpi::checked);
             }
+            "breakdowns" => raw.breakdowns = w.entries(value, "breakdowns", RawBreakdown::checked),
+            "funnels" => raw.funnels = w.entries(value, "funnels", RawFunnel::checked),
+            "tables" => raw.tables = w.entries(value, "tables", RawTable::checked),
+            "alerts" => raw.alerts = w.entries(value, "alerts", RawAlert::checked),
             _ => {}
         }
     }
@@ -191,6 +195,54 @@ impl Checked for RawView {
 impl Checked for RawSource {
     fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
         let value = w.nested(value, "csv", serde_introspect::<RawCsvOptions>(), object);
+        w.object(&value, object)
+    }
+}
+
+impl Checked for RawTable {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        w.object(value, object)
+    }
+}
+
+impl Checked for RawAlert {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        w.object(value, object)
+    }
+}
+
+impl Checked for RawFunnel {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        let mut value = value.clone();
+        if let DeValue::Table(table) = value.get_mut()
+            && let Some(stages) = table.get_mut("stages")
+            && let DeValue::Array(stages) = stages.get_mut()
+        {
+            let known = serde_introspect::<RawStage>();
+            for (i, stage) in stages.iter_mut().enumerate() {
+                if let DeValue::Table(stage) = stage.get_mut() {
+                    w.keep_known(stage, known, &format!("{object}.stages[{i}]"));
+                }
+            }
+        }
+        w.object(&value, object)
+    }
+}
+
+impl Checked for RawBreakdown {
+    fn checked(w: &mut Walker, value: &Spanned<DeValue>, object: &str) -> Option<Self> {
+        let mut value = value.clone();
+        if let DeValue::Table(table) = value.get_mut()
+            && let Some(targets) = table.get_mut("targets")
+            && let DeValue::Table(targets) = targets.get_mut()
+        {
+            let known = serde_introspect::<RawTargetMeasure>();
+            for (kpi, target) in targets.iter_mut() {
+                if let DeValue::Table(target) = target.get_mut() {
+                    w.keep_known(target, known, &format!("{object}.targets.{}", kpi.get_ref()));
+                }
+            }
+        }
         w.object(&value, object)
     }
 }
@@ -239,18 +291,26 @@ impl Walker<'_> {
             && let Some(inner) = table.get_mut(key)
             && let DeValue::Table(inner) = inner.get_mut()
         {
-            self.check_keys(inner, known, &format!("{object}.{key}"));
-            *inner = std::mem::take(inner)
-                .into_iter()
-                .filter(|(k, _)| known.contains(&k.get_ref().as_ref()))
-                .collect();
+            self.keep_known(inner, known, &format!("{object}.{key}"));
         }
         value
     }
 
+    /// Reports the unknown keys of `table` and removes them, so the rest of
+    /// the object is still checked.
+    fn keep_known(&mut self, table: &mut DeTable, known: &[&str], object: &str) {
+        if !self.check_keys(table, known, object) {
+            *table = std::mem::take(table)
+                .into_iter()
+                .filter(|(k, _)| known.contains(&k.get_ref().as_ref()))
+                .collect();
+        }
+    }
+
     /// Deserializes one object after checking its keys.
     fn object<T: DeserializeOwned>(&mut self, value: &Spanned<DeValue>, object: &str) -> Option<T> {
-        let DeValue::Table(table) = value.get_ref() else {
+        let mut value = value.clone();
+        let DeValue::Table(table) = value.get_mut() else {
             let found = value.get_ref().type_str();
             self.diags.error(
                 &self.location(value.span()),
@@ -261,16 +321,7 @@ impl Walker<'_> {
         };
         // Unknown keys are reported here; the rest of the object is still
         // checked, so fixing one problem does not reveal the next.
-        let known = serde_introspect::<T>();
-        let mut value = value.clone();
-        if !self.check_keys(table, known, object)
-            && let DeValue::Table(table) = value.get_mut()
-        {
-            *table = std::mem::take(table)
-                .into_iter()
-                .filter(|(k, _)| known.contains(&k.get_ref().as_ref()))
-                .collect();
-        }
+        self.keep_known(table, serde_introspect::<T>(), object);
         let whole = value.span();
         match T::deserialize(value.into_deserializer()) {
             Ok(v) => Some(v),

@@ -157,6 +157,14 @@ pub struct Report {
     pub tables: IndexMap<String, TableDef>,
     /// KPIs in display order.
     pub kpis: IndexMap<String, Kpi>,
+    /// Breakdowns in display order.
+    pub breakdowns: IndexMap<String, Breakdown>,
+    /// Funnels in display order.
+    pub funnels: IndexMap<String, Funnel>,
+    /// SQL tables in display order.
+    pub table_queries: IndexMap<String, TableQuery>,
+    /// Alert rules.
+    pub alerts: IndexMap<String, Alert>,
     /// Whether a problem was found in this report's definitions (or the
     /// shared ones): `run` skips it, `check` still plans its good parts.
     pub broken: bool,
@@ -277,4 +285,147 @@ pub enum TargetDef {
     Fixed(f64),
     /// A measure over a target table, one value per period.
     Measure(Box<MeasureDef>),
+}
+
+/// A breakdown: KPIs per value of some columns.
+#[derive(Debug, Clone)]
+pub struct Breakdown {
+    /// The id.
+    pub id: String,
+    /// Heading.
+    pub title: String,
+    /// KPI ids, all of one grain.
+    pub kpis: Vec<String>,
+    /// Grouping columns.
+    pub by: Vec<String>,
+    /// Row order.
+    pub sort: Option<SortKey>,
+    /// Rows kept after sorting.
+    pub limit: Option<usize>,
+    /// Whether rows get a trend and a zscore.
+    pub trend: bool,
+    /// Per-row targets by KPI id.
+    pub targets: IndexMap<String, MeasureDef>,
+    /// Where the id is written.
+    pub location: Location,
+}
+
+/// How breakdown rows are sorted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    /// The KPI sorted on.
+    pub kpi: String,
+    /// Its field: `value`, `previous`, `delta_pct`, …
+    pub field: String,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// The fields of a breakdown row's KPI that `sort` and alerts can use.
+pub const ROW_FIELDS: [&str; 9] = [
+    "value",
+    "previous",
+    "delta_pct",
+    "share",
+    "target",
+    "attainment",
+    "status",
+    "zscore",
+    "trend",
+];
+
+/// A funnel: the period's cohort through stages.
+#[derive(Debug, Clone)]
+pub struct Funnel {
+    /// The id.
+    pub id: String,
+    /// Heading.
+    pub title: String,
+    /// The table read.
+    pub table: String,
+    /// The cohort's time column.
+    pub time: (String, Location),
+    /// The aggregate counted at each stage.
+    pub count: SqlText,
+    /// The money aggregate at each stage.
+    pub value: Option<SqlText>,
+    /// The stages.
+    pub stages: Vec<Stage>,
+}
+
+/// One funnel stage.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// The id.
+    pub id: String,
+    /// Display name.
+    pub label: String,
+    /// The rows that reached the stage.
+    pub filter: SqlText,
+}
+
+/// A SQL query shown as a table.
+#[derive(Debug, Clone)]
+pub struct TableQuery {
+    /// The id.
+    pub id: String,
+    /// Heading.
+    pub title: String,
+    /// The query.
+    pub sql: SqlText,
+    /// Rows kept.
+    pub max_rows: usize,
+}
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Needs a look.
+    Warning,
+    /// Needs action now.
+    Critical,
+}
+
+impl Severity {
+    /// All names, least severe first.
+    pub const NAMES: [&'static str; 3] = ["info", "warning", "critical"];
+
+    /// Parses a severity name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "info" => Self::Info,
+            "warning" => Self::Warning,
+            "critical" => Self::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// What an alert looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertSubject {
+    /// A KPI's fields.
+    Kpi(String),
+    /// Each row of a breakdown.
+    Breakdown(String),
+    /// A funnel's stages.
+    Funnel(String),
+}
+
+/// An alert rule.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// The id.
+    pub id: String,
+    /// What `when` sees.
+    pub subject: AlertSubject,
+    /// The condition, a minijinja expression.
+    pub when: SqlText,
+    /// How urgent.
+    pub severity: Severity,
+    /// The text template; default: the id.
+    pub message: Option<SqlText>,
 }

@@ -52,6 +52,14 @@ pub struct RawReportFile {
     pub views: Vec<Entry<RawView>>,
     /// The report's KPIs, by id, in display order.
     pub kpis: Vec<Entry<RawKpi>>,
+    /// KPIs split by the values of columns (per rep, per product).
+    pub breakdowns: Vec<Entry<RawBreakdown>>,
+    /// Stage-by-stage cohorts.
+    pub funnels: Vec<Entry<RawFunnel>>,
+    /// Free SQL tables.
+    pub tables: Vec<Entry<RawTable>>,
+    /// Rules that flag what needs attention.
+    pub alerts: Vec<Entry<RawAlert>>,
     /// Every source and view id written, including rejected ones.
     pub declared_tables: Vec<String>,
     /// Every KPI id written, including those whose settings did not parse,
@@ -61,7 +69,16 @@ pub struct RawReportFile {
 
 impl RawReportFile {
     /// The top-level keys a report file may hold.
-    pub const KEYS: &[&str] = &["report", "sources", "views", "kpis"];
+    pub const KEYS: &[&str] = &[
+        "report",
+        "sources",
+        "views",
+        "kpis",
+        "breakdowns",
+        "funnels",
+        "tables",
+        "alerts",
+    ];
 }
 
 /// `[engine]`: how DataFusion runs.
@@ -210,4 +227,84 @@ impl<'de> Deserialize<'de> for RawTarget {
         }
         deserializer.deserialize_any(TargetVisitor)
     }
+}
+
+/// `[breakdowns.<id>]`: KPIs per value of some columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreakdown {
+    /// Heading; default: the id.
+    pub title: Option<String>,
+    /// KPI ids, all of one grain.
+    pub kpis: Vec<Spanned<String>>,
+    /// Columns present in every listed KPI's source.
+    pub by: Vec<Spanned<String>>,
+    /// A KPI id or `kpi.field`, `-` first for descending.
+    pub sort: Option<Spanned<String>>,
+    /// Rows kept after sorting.
+    pub limit: Option<Spanned<i64>>,
+    /// Whether each row gets a trend and a zscore.
+    pub trend: Option<bool>,
+    /// Per-row targets by KPI id, joined on `by`.
+    pub targets: Option<IndexMap<String, Spanned<RawTargetMeasure>>>,
+}
+
+/// `[funnels.<id>]`: a cohort through stages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFunnel {
+    /// Heading; default: the id.
+    pub title: Option<String>,
+    /// The source or view holding the cohort.
+    pub source: Spanned<String>,
+    /// The column whose value in the current period puts a row in the cohort.
+    pub time: Spanned<String>,
+    /// The aggregate counted at each stage; default `COUNT(*)`.
+    pub count: Option<Spanned<String>>,
+    /// An optional money aggregate at each stage, e.g. `SUM(amount)`.
+    pub value: Option<Spanned<String>>,
+    /// The stages, widest first.
+    pub stages: Vec<Spanned<RawStage>>,
+}
+
+/// One funnel stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    /// The stage id, used by alerts (`stages.<id>`).
+    pub id: Spanned<String>,
+    /// Display name; default: the id.
+    pub label: Option<String>,
+    /// The rows of the cohort that reached this stage.
+    pub filter: Spanned<String>,
+}
+
+/// `[tables.<id>]`: a SQL query shown as a table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTable {
+    /// Heading; default: the id.
+    pub title: Option<String>,
+    /// The `SELECT` query; placeholders allowed.
+    pub sql: Spanned<String>,
+    /// Rows kept; default 1000.
+    pub max_rows: Option<Spanned<i64>>,
+}
+
+/// `[alerts.<id>]`: a rule over a KPI, a breakdown's rows or a funnel.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    /// The KPI whose fields `when` sees.
+    pub kpi: Option<Spanned<String>>,
+    /// The breakdown whose rows `when` sees, one at a time.
+    pub breakdown: Option<Spanned<String>>,
+    /// The funnel whose `stages` `when` sees.
+    pub funnel: Option<Spanned<String>>,
+    /// A minijinja expression; the alert fires when it is true.
+    pub when: Spanned<String>,
+    /// `info`, `warning` (default) or `critical`.
+    pub severity: Option<Spanned<String>>,
+    /// A minijinja template for the alert's text.
+    pub message: Option<Spanned<String>>,
 }

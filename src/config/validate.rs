@@ -16,10 +16,14 @@ use toml::Spanned;
 use super::diagnostic::{Diagnostics, suggestion};
 use super::load::LoadedProject;
 use super::model::{
-    Better, CsvOptions, EngineConfig, FileFormat, Kpi, KpiDef, MeasureDef, OutputFormat, Project, Report, SourceDef,
-    SqlText, TableDef, TableKind, TargetDef, ValueFormat,
+    Alert, AlertSubject, Better, Breakdown, CsvOptions, EngineConfig, FileFormat, Funnel, Kpi, KpiDef, MeasureDef,
+    OutputFormat, Project, ROW_FIELDS, Report, Severity, SortKey, SourceDef, SqlText, Stage, TableDef, TableKind,
+    TableQuery, TargetDef, ValueFormat,
 };
-use super::raw::{Entry, RawKpi, RawReport, RawSource, RawTarget, RawTargetMeasure, RawView};
+use super::raw::{
+    Entry, RawAlert, RawBreakdown, RawFunnel, RawKpi, RawReport, RawSource, RawTable, RawTarget, RawTargetMeasure,
+    RawView,
+};
 use super::source_file::{Location, SourceFile};
 use crate::engine::derived::DerivedExpr;
 use crate::engine::sql::{self, PLACEHOLDERS};
@@ -81,6 +85,10 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
                 .cloned(),
         );
         v.kpis(&report.raw.kpis, &report.raw.declared_kpis, &shared, &mut checked);
+        v.breakdowns(&report.raw.breakdowns, &report.raw.declared_kpis, &shared, &mut checked);
+        v.funnels(&report.raw.funnels, &shared, &mut checked);
+        v.table_queries(&report.raw.tables, &mut checked);
+        v.alerts(&report.raw.alerts, &mut checked);
         // Problems found while loading the file were recorded before this
         // loop; the file is broken if any of them points into it.
         let load_errors = diags
@@ -367,6 +375,10 @@ impl Validator<'_> {
             template: settings.template.clone(),
             tables: IndexMap::new(),
             kpis: IndexMap::new(),
+            breakdowns: IndexMap::new(),
+            funnels: IndexMap::new(),
+            table_queries: IndexMap::new(),
+            alerts: IndexMap::new(),
             broken: false,
         }
     }
@@ -833,6 +845,375 @@ impl Validator<'_> {
                 report.kpis.shift_remove(&id);
             }
         }
+    }
+}
+
+impl Validator<'_> {
+    /// A reference to a report KPI, with a suggestion when unknown.
+    fn kpi_ref(&mut self, value: &Spanned<String>, object: &str, declared: &[&str]) -> Option<String> {
+        let id = value.get_ref();
+        if declared.contains(&id.as_str()) {
+            return Some(id.clone());
+        }
+        let hint = suggestion(id, declared.iter().copied());
+        self.error(value.span(), object, format!("unknown KPI `{id}`{hint}"));
+        None
+    }
+
+    fn breakdowns(
+        &mut self,
+        entries: &[Entry<RawBreakdown>],
+        declared: &[String],
+        shared: &IndexMap<String, TableDef>,
+        report: &mut Report,
+    ) {
+        let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+        for entry in entries {
+            let object = format!("breakdowns.{}", entry.id);
+            let raw = &entry.value;
+            let mut ok = true;
+            let mut kpis = Vec::new();
+            for kpi in &raw.kpis {
+                match self.kpi_ref(kpi, &format!("{object}.kpis"), &declared) {
+                    Some(id) => kpis.push(id),
+                    None => ok = false,
+                }
+            }
+            if kpis.is_empty() && ok {
+                self.error(entry.id_span.clone(), &object, "`kpis` lists no KPI");
+                ok = false;
+            }
+            let grains: Vec<(String, Grain)> = kpis
+                .iter()
+                .filter_map(|k| report.kpis.get(k).map(|kpi| (k.clone(), kpi.grain)))
+                .collect();
+            if let Some((first, grain)) = grains.first()
+                && let Some((other, other_grain)) = grains.iter().find(|(_, g)| g != grain)
+            {
+                self.error(
+                    entry.id_span.clone(),
+                    &object,
+                    format!("mixes grains: `{first}` is by {grain}, `{other}` is by {other_grain}"),
+                );
+                ok = false;
+            }
+            if raw.by.is_empty() {
+                self.error(entry.id_span.clone(), &object, "`by` names no column");
+                ok = false;
+            }
+            let sort = raw.sort.as_ref().and_then(|sort| {
+                let text = sort.get_ref();
+                let (descending, rest) = match text.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, text.as_str()),
+                };
+                let (kpi, field) = rest.split_once('.').unwrap_or((rest, "value"));
+                if !kpis.iter().any(|k| k == kpi) {
+                    let hint = suggestion(kpi, kpis.iter().map(String::as_str));
+                    self.error(
+                        sort.span(),
+                        format!("{object}.sort"),
+                        format!("`{kpi}` is not one of this breakdown's KPIs{hint}"),
+                    );
+                    ok = false;
+                    return None;
+                }
+                if !ROW_FIELDS.contains(&field) || field == "trend" || field == "status" {
+                    let hint = suggestion(field, ROW_FIELDS.iter().copied());
+                    let fields: Vec<&str> = ROW_FIELDS
+                        .iter()
+                        .copied()
+                        .filter(|f| *f != "trend" && *f != "status")
+                        .collect();
+                    self.error(
+                        sort.span(),
+                        format!("{object}.sort"),
+                        format!(
+                            "rows cannot be sorted by `{field}`{hint}; use one of {}",
+                            fields.join(", ")
+                        ),
+                    );
+                    ok = false;
+                    return None;
+                }
+                Some(SortKey {
+                    kpi: kpi.to_string(),
+                    field: field.to_string(),
+                    descending,
+                })
+            });
+            let limit = raw.limit.as_ref().and_then(|l| {
+                if *l.get_ref() < 1 {
+                    self.error(l.span(), format!("{object}.limit"), "limit must be at least 1");
+                    ok = false;
+                    None
+                } else {
+                    Some(*l.get_ref() as usize)
+                }
+            });
+            let mut targets = IndexMap::new();
+            for (kpi, target) in raw.targets.iter().flatten() {
+                let target_object = format!("{object}.targets.{kpi}");
+                if !kpis.contains(kpi) {
+                    let hint = suggestion(kpi, kpis.iter().map(String::as_str));
+                    self.error(
+                        target.span(),
+                        &target_object,
+                        format!("`{kpi}` is not one of this breakdown's KPIs{hint}"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                let t = target.get_ref();
+                let keys = MeasureKeys {
+                    table: &t.source,
+                    measure: &t.measure,
+                    time: Some(&t.time),
+                    filter: t.filter.as_ref(),
+                };
+                match self.measure_def(&target_object, keys, report, shared) {
+                    Some(def) => {
+                        targets.insert(kpi.clone(), def);
+                    }
+                    None => ok = false,
+                }
+            }
+            if ok {
+                report.breakdowns.insert(
+                    entry.id.clone(),
+                    Breakdown {
+                        id: entry.id.clone(),
+                        title: raw.title.clone().unwrap_or_else(|| entry.id.clone()),
+                        kpis,
+                        by: raw.by.iter().map(|b| b.get_ref().clone()).collect(),
+                        sort,
+                        limit,
+                        trend: raw.trend.unwrap_or(false),
+                        targets,
+                        location: self.at(entry.id_span.clone()),
+                    },
+                );
+            }
+        }
+    }
+
+    fn funnels(&mut self, entries: &[Entry<RawFunnel>], shared: &IndexMap<String, TableDef>, report: &mut Report) {
+        for entry in entries {
+            let object = format!("funnels.{}", entry.id);
+            let raw = &entry.value;
+            let table = self.table_ref(&raw.source, &format!("{object}.source"), report, shared);
+            let count = match &raw.count {
+                Some(c) => self.fragment(c, format!("{object}.count")).map(|(t, _)| t),
+                None => Some(SqlText {
+                    text: "COUNT(*)".into(),
+                    location: self.at(entry.id_span.clone()),
+                    object: format!("{object}.count"),
+                }),
+            };
+            let value = raw
+                .value
+                .as_ref()
+                .map(|v| self.fragment(v, format!("{object}.value")).map(|(t, _)| t));
+            let mut stages = Vec::new();
+            let mut ok = true;
+            for (i, stage) in raw.stages.iter().enumerate() {
+                let stage = stage.get_ref();
+                let id = stage.id.get_ref();
+                if !super::load::is_valid_id(id) {
+                    self.error(
+                        stage.id.span(),
+                        format!("{object}.stages[{i}].id"),
+                        format!("id `{id}` must match [a-z][a-z0-9_]*"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                if stages.iter().any(|s: &Stage| &s.id == id) {
+                    self.error(
+                        stage.id.span(),
+                        format!("{object}.stages[{i}].id"),
+                        format!("stage `{id}` is listed twice"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                match self.fragment(&stage.filter, format!("{object}.stages.{id}.filter")) {
+                    Some((filter, _)) => stages.push(Stage {
+                        id: id.clone(),
+                        label: stage.label.clone().unwrap_or_else(|| id.clone()),
+                        filter,
+                    }),
+                    None => ok = false,
+                }
+            }
+            if raw.stages.is_empty() {
+                self.error(entry.id_span.clone(), &object, "a funnel needs at least one stage");
+                ok = false;
+            }
+            let value = match value {
+                Some(None) => {
+                    ok = false;
+                    None
+                }
+                Some(Some(v)) => Some(v),
+                None => None,
+            };
+            if let (Some(table), Some(count), true) = (table, count, ok) {
+                report.funnels.insert(
+                    entry.id.clone(),
+                    Funnel {
+                        id: entry.id.clone(),
+                        title: raw.title.clone().unwrap_or_else(|| entry.id.clone()),
+                        table,
+                        time: (raw.time.get_ref().clone(), self.at(raw.time.span())),
+                        count,
+                        value,
+                        stages,
+                    },
+                );
+            }
+        }
+    }
+
+    fn table_queries(&mut self, entries: &[Entry<RawTable>], report: &mut Report) {
+        for entry in entries {
+            let object = format!("tables.{}", entry.id);
+            let raw = &entry.value;
+            let sql = self.sql(&raw.sql, format!("{object}.sql"));
+            if let Err(e) = sql::parse_query(&sql.text) {
+                self.diags.push(e.diagnostic(&sql));
+                continue;
+            }
+            let max_rows = match &raw.max_rows {
+                Some(m) if *m.get_ref() < 1 => {
+                    self.error(m.span(), format!("{object}.max_rows"), "max_rows must be at least 1");
+                    continue;
+                }
+                Some(m) => *m.get_ref() as usize,
+                None => 1000,
+            };
+            report.table_queries.insert(
+                entry.id.clone(),
+                TableQuery {
+                    id: entry.id.clone(),
+                    title: raw.title.clone().unwrap_or_else(|| entry.id.clone()),
+                    sql,
+                    max_rows,
+                },
+            );
+        }
+    }
+
+    fn alerts(&mut self, entries: &[Entry<RawAlert>], report: &mut Report) {
+        for entry in entries {
+            let object = format!("alerts.{}", entry.id);
+            let raw = &entry.value;
+            let subjects: Vec<(&str, &Spanned<String>)> = [
+                ("kpi", &raw.kpi),
+                ("breakdown", &raw.breakdown),
+                ("funnel", &raw.funnel),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
+            let subject = match subjects.as_slice() {
+                [(kind, value)] => {
+                    let id = value.get_ref();
+                    let known: Vec<&str> = match *kind {
+                        "kpi" => report.kpis.keys().map(String::as_str).collect(),
+                        "breakdown" => report.breakdowns.keys().map(String::as_str).collect(),
+                        _ => report.funnels.keys().map(String::as_str).collect(),
+                    };
+                    if known.contains(&id.as_str()) {
+                        Some(match *kind {
+                            "kpi" => AlertSubject::Kpi(id.clone()),
+                            "breakdown" => AlertSubject::Breakdown(id.clone()),
+                            _ => AlertSubject::Funnel(id.clone()),
+                        })
+                    } else {
+                        let hint = suggestion(id, known.iter().copied());
+                        let what = if *kind == "kpi" { "KPI" } else { kind };
+                        self.error(
+                            value.span(),
+                            format!("{object}.{kind}"),
+                            format!("unknown {what} `{id}`{hint}"),
+                        );
+                        None
+                    }
+                }
+                [] => {
+                    self.error(
+                        entry.id_span.clone(),
+                        &object,
+                        "an alert needs one of `kpi`, `breakdown` or `funnel`",
+                    );
+                    None
+                }
+                [_, (_, second), ..] => {
+                    self.error(
+                        second.span(),
+                        &object,
+                        "an alert looks at one of `kpi`, `breakdown` or `funnel`, not several",
+                    );
+                    None
+                }
+            };
+            let severity = match &raw.severity {
+                Some(s) => self.choice(s, &format!("{object}.severity"), &Severity::NAMES, Severity::parse),
+                None => Some(Severity::Warning),
+            };
+            let when = self.sql(&raw.when, format!("{object}.when"));
+            let message = raw.message.as_ref().map(|m| self.sql(m, format!("{object}.message")));
+            let (Some(subject), Some(severity)) = (subject, severity) else {
+                continue;
+            };
+            let alert = Alert {
+                id: entry.id.clone(),
+                subject,
+                when,
+                severity,
+                message,
+            };
+            if self.check_alert(&alert, report) {
+                report.alerts.insert(entry.id.clone(), alert);
+            }
+        }
+    }
+
+    /// Compiles `when` and `message` and checks the names they use.
+    fn check_alert(&mut self, alert: &Alert, report: &Report) -> bool {
+        let env = crate::alerts::expr::environment();
+        let expression = match env.compile_expression(&alert.when.text) {
+            Ok(e) => e,
+            Err(e) => {
+                self.diags
+                    .push(crate::alerts::evaluate::template_error(&e, &alert.when));
+                return false;
+            }
+        };
+        let scope = crate::alerts::evaluate::Scope::of(alert, report);
+        let mut ok = true;
+        let mut names: Vec<String> = expression.undeclared_variables(true).into_iter().collect();
+        names.sort();
+        for name in names {
+            if let Err(message) = scope.check_name(&name) {
+                let root = name.split('.').next().unwrap_or(&name).to_string();
+                let at = find_word(&alert.when.text, &root).unwrap_or(0);
+                let location = sql::sql_location(&alert.when, 1, 1, 0).sub(at, at + root.len());
+                self.diags.error(&location, &alert.when.object, message);
+                ok = false;
+            }
+        }
+        if let Some(message) = &alert.message {
+            match scope.sample_render(&env, &message.text) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.diags.push(crate::alerts::evaluate::template_error(&e, message));
+                    ok = false;
+                }
+            }
+        }
+        ok
     }
 }
 

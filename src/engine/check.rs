@@ -9,7 +9,7 @@ use super::plan_error::{Wrapped, plan_error};
 use super::sql;
 use super::tables::ReportTables;
 use crate::config::diagnostic::{Diagnostic, suggestion};
-use crate::config::model::{KpiDef, MeasureDef, Report, TargetDef};
+use crate::config::model::{Breakdown, Funnel, KpiDef, MeasureDef, Report, TargetDef};
 
 /// Whether `name` (lower case) is an aggregate function DataFusion knows.
 pub fn is_aggregate(state: &SessionState, name: &str) -> bool {
@@ -31,7 +31,89 @@ pub async fn check_report(tables: &ReportTables, report: &Report) -> Vec<Diagnos
             check_measure(tables, def, &mut problems).await;
         }
     }
+    for breakdown in report.breakdowns.values() {
+        check_breakdown(tables, report, breakdown, &mut problems).await;
+    }
+    for funnel in report.funnels.values() {
+        check_funnel(tables, funnel, &mut problems).await;
+    }
+    for table in report.table_queries.values() {
+        let wrapped = Wrapped::new("", &table.sql.text, "");
+        if let Err(e) = tables.ctx.state().create_logical_plan(&wrapped.sql).await {
+            problems.push(plan_error(&e, &table.sql, &wrapped, None));
+        }
+    }
     problems
+}
+
+/// The `by` columns must be in every table the breakdown's measures read.
+async fn check_breakdown(
+    tables: &ReportTables,
+    report: &Report,
+    breakdown: &Breakdown,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for def in breakdown.targets.values() {
+        check_measure(tables, def, problems).await;
+    }
+    let mut reads: Vec<(String, String)> = Vec::new();
+    let mut stack: Vec<String> = breakdown.kpis.clone();
+    while let Some(id) = stack.pop() {
+        match report.kpis.get(&id).map(|k| &k.def) {
+            Some(KpiDef::Measure(def)) => reads.push((def.table.clone(), format!("KPI `{id}`"))),
+            Some(KpiDef::Derived(expr)) => stack.extend(expr.inputs().into_iter().map(String::from)),
+            None => {}
+        }
+    }
+    for (kpi, def) in &breakdown.targets {
+        reads.push((def.table.clone(), format!("the target of `{kpi}`")));
+    }
+    reads.dedup();
+    for (table, reader) in reads {
+        let Ok(provider) = tables.ctx.table_provider(table.as_str()).await else {
+            continue;
+        };
+        let schema = provider.schema();
+        for column in &breakdown.by {
+            if schema.field_with_name(column).is_err() {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                let hint = suggestion(column, names.iter().copied());
+                problems.push(Diagnostic::at(
+                    &breakdown.location,
+                    format!("breakdowns.{}.by", breakdown.id),
+                    format!("no column `{column}` in `{table}`, which {reader} reads{hint}"),
+                ));
+            }
+        }
+    }
+}
+
+async fn check_funnel(tables: &ReportTables, funnel: &Funnel, problems: &mut Vec<Diagnostic>) {
+    let state = tables.ctx.state();
+    let table = quote(&funnel.table);
+    let Ok(provider) = tables.ctx.table_provider(funnel.table.as_str()).await else {
+        return;
+    };
+    let schema = provider.schema();
+    check_time_column(
+        &schema,
+        &funnel.time,
+        &funnel.table,
+        &format!("funnels.{}.time", funnel.id),
+        problems,
+    );
+    for aggregate in std::iter::once(&funnel.count).chain(&funnel.value) {
+        let wrapped = Wrapped::new("SELECT ", &aggregate.text, &format!(" FROM {table}"));
+        if let Err(e) = state.create_logical_plan(&wrapped.sql).await {
+            problems.push(plan_error(&e, aggregate, &wrapped, Some(&funnel.table)));
+        }
+    }
+    for stage in &funnel.stages {
+        let wrapped = Wrapped::new(&format!("SELECT 1 FROM {table} WHERE "), &stage.filter.text, "");
+        if let Err(e) = state.create_logical_plan(&wrapped.sql).await {
+            problems.push(plan_error(&e, &stage.filter, &wrapped, Some(&funnel.table)));
+        }
+    }
 }
 
 async fn check_measure(tables: &ReportTables, def: &MeasureDef, problems: &mut Vec<Diagnostic>) {
@@ -79,30 +161,41 @@ async fn check_measure(tables: &ReportTables, def: &MeasureDef, problems: &mut V
         }
     }
 
-    if let Some((column, location)) = &def.time {
+    if let Some(time) = &def.time {
         let object = format!("{}.time", def.measure.object.trim_end_matches(".measure"));
-        match schema.field_with_name(column) {
-            Err(_) => {
-                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                let hint = suggestion(column, names.iter().copied());
-                problems.push(Diagnostic::at(
-                    location,
-                    object,
-                    format!("no column `{column}` in `{}`{hint}", def.table),
-                ));
-            }
-            Ok(field) if !is_temporal(field.data_type()) => {
-                problems.push(Diagnostic::at(
-                    location,
-                    object,
-                    format!(
-                        "`{column}` is {}, not a date or timestamp (for a CSV source, pin it: schema = {{ {column} = \"date\" }})",
-                        field.data_type()
-                    ),
-                ));
-            }
-            Ok(_) => {}
+        check_time_column(&schema, time, &def.table, &object, problems);
+    }
+}
+
+/// The time column must exist and hold dates or timestamps.
+fn check_time_column(
+    schema: &datafusion::arrow::datatypes::Schema,
+    (column, location): &(String, crate::config::source_file::Location),
+    table: &str,
+    object: &str,
+    problems: &mut Vec<Diagnostic>,
+) {
+    match schema.field_with_name(column) {
+        Err(_) => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let hint = suggestion(column, names.iter().copied());
+            problems.push(Diagnostic::at(
+                location,
+                object,
+                format!("no column `{column}` in `{table}`{hint}"),
+            ));
         }
+        Ok(field) if !is_temporal(field.data_type()) => {
+            problems.push(Diagnostic::at(
+                location,
+                object,
+                format!(
+                    "`{column}` is {}, not a date or timestamp (for a CSV source, pin it: schema = {{ {column} = \"date\" }})",
+                    field.data_type()
+                ),
+            ));
+        }
+        Ok(_) => {}
     }
 }
 

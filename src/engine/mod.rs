@@ -7,10 +7,12 @@
 //! resulting series into KPI fields with [`fields`], [`derived`] and
 //! [`drivers`].
 
+pub mod breakdowns;
 pub mod check;
 pub mod derived;
 pub mod drivers;
 pub mod fields;
+pub mod funnels;
 pub mod params;
 pub mod plan_error;
 pub mod queries;
@@ -18,4 +20,5 @@ pub mod report;
 pub mod session;
 pub mod sources;
 pub mod sql;
+pub mod table_queries;
 pub mod tables;

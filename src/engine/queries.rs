@@ -135,20 +135,22 @@ pub struct QueryError {
     pub error: DataFusionError,
 }
 
-/// Runs every query of `plan` concurrently and returns the series.
+/// Runs every query of `plan` concurrently and returns the series, per
+/// row of `by` values (one empty row key when `by` is empty).
 pub async fn run_plan(
     tables: &ReportTables,
     plan: &QueryPlan,
     periods: &HashMap<Grain, Vec<Period>>,
     params: &HashMap<Grain, Params>,
     as_of: NaiveDate,
+    by: &[String],
     counter: &QueryCounter,
-) -> Result<HashMap<SeriesKey, Series>, QueryError> {
+) -> Result<Grouped, QueryError> {
     let flows = plan
         .flows
         .iter()
-        .map(|q| run_flow(tables, q, &periods[&q.grain], &params[&q.grain], as_of, counter));
-    let stocks = plan.stocks.iter().map(|q| run_stock(tables, q, as_of, counter));
+        .map(|q| run_flow(tables, q, &periods[&q.grain], &params[&q.grain], as_of, by, counter));
+    let stocks = plan.stocks.iter().map(|q| run_stock(tables, q, as_of, by, counter));
     let (flows, stocks) = futures::future::join(
         futures::future::try_join_all(flows),
         futures::future::try_join_all(stocks),
@@ -206,8 +208,9 @@ async fn run_flow(
     periods: &[Period],
     params: &Params,
     as_of: NaiveDate,
+    by: &[String],
     counter: &QueryCounter,
-) -> Result<HashMap<SeriesKey, Series>, QueryError> {
+) -> Result<Grouped, QueryError> {
     let state = tables.ctx.state();
     let time = quote(&query.time);
     let cap = query.capped.then(|| as_of + chrono::Days::new(1));
@@ -220,8 +223,13 @@ async fn run_flow(
         values.insert(format!("w{i}_start"), date_value(*start));
         values.insert(format!("w{i}_end"), date_value(*end));
     }
+    let mut out: Grouped = query
+        .members
+        .iter()
+        .map(|(k, _)| (k.clone(), BTreeMap::new()))
+        .collect();
     if window.is_empty() {
-        return Ok(query.members.iter().map(|(k, _)| (k.clone(), Series::new())).collect());
+        return Ok(out);
     }
     let mut select = SelectList::default();
     let slots: Vec<Slot> = query
@@ -230,30 +238,72 @@ async fn run_flow(
         .map(|(_, def)| select.measure(&state, def, None, None))
         .collect();
     let text = format!(
-        "SELECT CAST(date_trunc('{grain}', {time}) AS DATE) AS \"bucket\", {columns} FROM {table} WHERE {window} GROUP BY 1",
+        "SELECT {groups}CAST(date_trunc('{grain}', {time}) AS DATE) AS \"bucket\", {columns} FROM {table} WHERE {window} GROUP BY {positions}",
+        groups = group_columns(by),
         grain = query.grain.name(),
         columns = select.sql(),
         table = quote(&query.table),
         window = window.join(" OR "),
+        positions = positions(by.len() + 1),
     );
-    let batches = execute(tables, &query.table, &text, values, counter).await?;
-    let mut out: HashMap<SeriesKey, Series> = query.members.iter().map(|(k, _)| (k.clone(), Series::new())).collect();
+    let batches = execute_query(tables, &query.table, &text, values, counter).await?;
     for batch in &batches {
-        let buckets = column_dates(batch, 0);
-        let columns = select.read(batch, 1).map_err(|error| QueryError {
+        let keys = row_keys(batch, by.len());
+        let buckets = column_dates(batch, by.len());
+        let columns = select.read(batch, by.len() + 1).map_err(|error| QueryError {
             table: query.table.clone(),
             error,
         })?;
         for ((key, _), slot) in query.members.iter().zip(&slots) {
-            let series = out.get_mut(key).expect("every member has a series");
+            let rows = out.get_mut(key).expect("every member has a series");
             for (row, bucket) in buckets.iter().enumerate() {
                 if let Some(bucket) = bucket {
-                    series.insert(*bucket, slot.value(&columns, row));
+                    rows.entry(keys[row].clone())
+                        .or_default()
+                        .insert(*bucket, slot.value(&columns, row));
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// `by` values of a row: text, or `None` for NULL. Empty for report-level queries.
+pub type RowKey = Vec<Option<String>>;
+
+/// Series by measure and by row.
+pub type Grouped = HashMap<SeriesKey, BTreeMap<RowKey, Series>>;
+
+/// `"a" AS "g0", "b" AS "g1", ` for grouping columns, read as text.
+fn group_columns(by: &[String]) -> String {
+    by.iter()
+        .enumerate()
+        .map(|(i, c)| format!("CAST({} AS VARCHAR) AS \"g{i}\", ", quote(c)))
+        .collect()
+}
+
+/// `1, 2, …, n`.
+fn positions(n: usize) -> String {
+    (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The row keys of a batch's first `n` columns.
+fn row_keys(batch: &RecordBatch, n: usize) -> Vec<RowKey> {
+    let texts: Vec<Vec<Option<String>>> = (0..n)
+        .map(|i| {
+            let column = cast(batch.column(i), &DataType::Utf8).expect("grouping columns are text");
+            let column = column
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .expect("Utf8 is a StringArray");
+            (0..column.len())
+                .map(|r| column.is_valid(r).then(|| column.value(r).to_string()))
+                .collect()
+        })
+        .collect();
+    (0..batch.num_rows())
+        .map(|r| texts.iter().map(|c| c[r].clone()).collect())
+        .collect()
 }
 
 /// Where a measure's value (and, for a non-additive one, its row count) is
@@ -322,7 +372,7 @@ impl SelectList {
 
     /// Every column as numbers, starting at column `first` of `batch`.
     fn read(&self, batch: &RecordBatch, first: usize) -> Result<Vec<Vec<Option<f64>>>, DataFusionError> {
-        (0..self.columns.len()).map(|i| column_f64(batch, first + i)).collect()
+        (0..self.columns.len()).map(|i| read_f64(batch, first + i)).collect()
     }
 }
 
@@ -330,8 +380,9 @@ async fn run_stock(
     tables: &ReportTables,
     query: &StockQuery,
     as_of: NaiveDate,
+    by: &[String],
     counter: &QueryCounter,
-) -> Result<HashMap<SeriesKey, Series>, QueryError> {
+) -> Result<Grouped, QueryError> {
     let state = tables.ctx.state();
     let mut values = HashMap::new();
     let mut select = SelectList::default();
@@ -354,24 +405,34 @@ async fn run_stock(
             ));
         }
     }
-    let text = format!("SELECT {} FROM {}", select.sql(), quote(&query.table));
-    let batches = execute(tables, &query.table, &text, values, counter).await?;
-    let mut out: HashMap<SeriesKey, Series> = HashMap::new();
-    let batch = batches.iter().find(|b| b.num_rows() > 0);
-    let columns = match batch {
-        Some(batch) => select.read(batch, 0).map_err(|error| QueryError {
+    let group_by = if by.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", positions(by.len()))
+    };
+    let text = format!(
+        "SELECT {}{} FROM {}{group_by}",
+        group_columns(by),
+        select.sql(),
+        quote(&query.table)
+    );
+    let batches = execute_query(tables, &query.table, &text, values, counter).await?;
+    let mut out: Grouped = HashMap::new();
+    for batch in &batches {
+        let keys = row_keys(batch, by.len());
+        let columns = select.read(batch, by.len()).map_err(|error| QueryError {
             table: query.table.clone(),
             error,
-        })?,
-        None => Vec::new(),
-    };
-    for (key, start, slot) in slots {
-        let value = if columns.is_empty() {
-            None
-        } else {
-            slot.value(&columns, 0)
-        };
-        out.entry(key).or_default().insert(start, value);
+        })?;
+        for (row, row_key) in keys.iter().enumerate() {
+            for (key, start, slot) in &slots {
+                out.entry(key.clone())
+                    .or_default()
+                    .entry(row_key.clone())
+                    .or_default()
+                    .insert(*start, slot.value(&columns, row));
+            }
+        }
     }
     Ok(out)
 }
@@ -398,7 +459,7 @@ pub async fn latest_dates(
             .map(|(i, c)| format!("CAST({c} AS DATE) AS \"a{i}\""))
             .collect();
         let text = format!("SELECT {} FROM {}", columns.join(", "), quote(table));
-        let batches = execute(tables, table, &text, HashMap::new(), counter).await?;
+        let batches = execute_query(tables, table, &text, HashMap::new(), counter).await?;
         let mut latest: Option<NaiveDate> = None;
         for batch in &batches {
             for i in 0..batch.num_columns() {
@@ -411,7 +472,8 @@ pub async fn latest_dates(
     Ok(found.into_iter().flatten().max())
 }
 
-async fn execute(
+/// Executes one query with named parameters, counting it.
+pub async fn execute_query(
     tables: &ReportTables,
     table: &str,
     text: &str,
@@ -443,7 +505,8 @@ fn column_dates(batch: &RecordBatch, index: usize) -> Vec<Option<NaiveDate>> {
         .collect()
 }
 
-fn column_f64(batch: &RecordBatch, index: usize) -> Result<Vec<Option<f64>>, DataFusionError> {
+/// A column as numbers (nulls and non-finite values as `None`).
+pub fn read_f64(batch: &RecordBatch, index: usize) -> Result<Vec<Option<f64>>, DataFusionError> {
     let values = cast(batch.column(index), &DataType::Float64)?;
     let values = values
         .as_any()

@@ -7,14 +7,18 @@ use chrono::NaiveDate;
 use datafusion::execution::session_state::SessionState;
 use indexmap::IndexMap;
 
+use super::breakdowns::evaluate_breakdown;
 use super::check::check_report;
 use super::drivers::lmdi;
 use super::fields::{FieldRules, PeriodValues, compute};
+use super::funnels::evaluate_funnel;
 use super::params::Params;
 use super::queries::{QueryCounter, QueryError, QueryPlan, Series, SeriesKey, latest_dates, run_plan};
 use super::sources::clean_message;
 use super::sql;
+use super::table_queries::evaluate_table;
 use super::tables::{ReportTables, SharedSources};
+use crate::alerts::evaluate::Outcome;
 use crate::config::diagnostic::Diagnostic;
 use crate::config::model::{Kpi, KpiDef, MeasureDef, Project, Report, TargetDef};
 use crate::config::validate::derived_order;
@@ -24,19 +28,24 @@ use crate::results::{Explain, KpiResult, Results, SCHEMA_VERSION, TrendPoint};
 /// A report's results and what it cost.
 #[derive(Debug)]
 pub struct Evaluation {
-    /// What goes into results.json.
+    /// What goes into results.json (alerts are filled in by the caller,
+    /// which knows their stored states).
     pub results: Results,
+    /// Which alert instances fire, and which could not be decided.
+    pub alerts: Outcome,
+    /// Problems that do not stop the report (a funnel step that can exceed 1).
+    pub warnings: Vec<Diagnostic>,
     /// Queries executed for this report.
     pub queries: usize,
 }
 
 /// The periods one grain needs.
 #[derive(Debug, Clone)]
-struct Layout {
-    current: Period,
-    trend: Vec<Period>,
-    previous: Period,
-    year_ago: Period,
+pub(crate) struct Layout {
+    pub(crate) current: Period,
+    pub(crate) trend: Vec<Period>,
+    pub(crate) previous: Period,
+    pub(crate) year_ago: Period,
 }
 
 impl Layout {
@@ -53,7 +62,7 @@ impl Layout {
         }
     }
 
-    fn all(&self) -> Vec<Period> {
+    pub(crate) fn all(&self) -> Vec<Period> {
         let mut all: BTreeSet<Period> = self.trend.iter().copied().collect();
         all.insert(self.previous);
         all.insert(self.year_ago);
@@ -128,10 +137,14 @@ pub async fn evaluate_report(
         }
     }
     let periods: HashMap<Grain, Vec<Period>> = layouts.iter().map(|(g, l)| (*g, l.all())).collect();
-    let series = match run_plan(&tables, &plan, &periods, &params, as_of, &counter).await {
-        Ok(series) => series,
-        Err(e) => return Err(vec![locate_failure(state, &tables, report, e).await]),
-    };
+    let series: HashMap<SeriesKey, Series> =
+        match run_plan(&tables, &plan, &periods, &params, as_of, &[], &counter).await {
+            Ok(grouped) => grouped
+                .into_iter()
+                .map(|(k, rows)| (k, rows.into_values().next().unwrap_or_default()))
+                .collect(),
+            Err(e) => return Err(vec![locate_failure(state, &tables, report, e).await]),
+        };
 
     let values = kpi_values(report, &layouts, &series, as_of);
     let mut kpis = IndexMap::new();
@@ -139,6 +152,59 @@ pub async fn evaluate_report(
         let layout = &layouts[&kpi.grain];
         kpis.insert(kpi.id.clone(), kpi_result(kpi, report, layout, &values, &series, as_of));
     }
+    let located = |e| async { locate_failure(state, &tables, report, e).await };
+    let breakdown_jobs = report
+        .breakdowns
+        .values()
+        .map(|b| evaluate_breakdown(&tables, report, b, &layouts, &params, as_of, &kpis, &counter));
+    let funnel_period = layouts[&report.grain].current;
+    let funnel_jobs = report
+        .funnels
+        .values()
+        .map(|f| evaluate_funnel(&tables, f, funnel_period, as_of, &counter));
+    let table_jobs = report
+        .table_queries
+        .values()
+        .map(|t| evaluate_table(&tables, t, &params[&report.grain], &counter));
+    let (breakdowns, funnels, table_results) = futures::future::join3(
+        futures::future::try_join_all(breakdown_jobs),
+        futures::future::try_join_all(funnel_jobs),
+        futures::future::try_join_all(table_jobs),
+    )
+    .await;
+    let breakdowns = match breakdowns {
+        Ok(b) => b,
+        Err(e) => return Err(vec![located(e).await]),
+    };
+    let funnels = match funnels {
+        Ok(f) => f,
+        Err(e) => return Err(vec![located(e).await]),
+    };
+    let table_results = match table_results {
+        Ok(t) => t,
+        Err(e) => return Err(vec![located(e).await]),
+    };
+    let mut warnings = Vec::new();
+    for (funnel, result) in report.funnels.values().zip(&funnels) {
+        for stage in &result.overflowing {
+            let location = funnel
+                .stages
+                .iter()
+                .find(|s| &s.id == stage)
+                .map(|s| s.filter.location.clone());
+            if let Some(location) = location {
+                warnings.push(
+                    Diagnostic::at(
+                        &location,
+                        format!("funnels.{}.stages.{stage}", funnel.id),
+                        "some rows reach this stage without the stage before, so its step rate can exceed 1",
+                    )
+                    .warning(),
+                );
+            }
+        }
+    }
+
     let layout = &layouts[&report.grain];
     let results = Results {
         schema_version: SCHEMA_VERSION,
@@ -149,13 +215,21 @@ pub async fn evaluate_report(
         period: layout.current.into(),
         previous_period: layout.previous.into(),
         kpis,
-        breakdowns: IndexMap::new(),
-        funnels: IndexMap::new(),
-        tables: IndexMap::new(),
+        breakdowns: report.breakdowns.keys().cloned().zip(breakdowns).collect(),
+        funnels: report
+            .funnels
+            .keys()
+            .cloned()
+            .zip(funnels.into_iter().map(|f| f.json))
+            .collect(),
+        tables: report.table_queries.keys().cloned().zip(table_results).collect(),
         alerts: Vec::new(),
     };
+    let alerts = crate::alerts::evaluate::evaluate(report, &results);
     Ok(Evaluation {
         results,
+        alerts,
+        warnings,
         queries: counter.get(),
     })
 }
@@ -191,12 +265,19 @@ fn as_of_probes(tables: &ReportTables, report: &Report) -> Vec<(String, String, 
 }
 
 /// Each KPI's value per period, and its projection, derived ones included.
-struct KpiValues {
-    by_period: HashMap<String, HashMap<Period, Option<f64>>>,
-    projected: HashMap<String, Option<f64>>,
+pub(crate) struct KpiValues {
+    pub(crate) by_period: HashMap<String, HashMap<Period, Option<f64>>>,
+    pub(crate) projected: HashMap<String, Option<f64>>,
 }
 
-fn kpi_values(
+impl KpiValues {
+    /// A KPI's value in a period.
+    pub(crate) fn at(&self, id: &str, period: Period) -> Option<f64> {
+        self.by_period.get(id).and_then(|m| m.get(&period).copied()).flatten()
+    }
+}
+
+pub(crate) fn kpi_values(
     report: &Report,
     layouts: &HashMap<Grain, Layout>,
     series: &HashMap<SeriesKey, Series>,
@@ -245,7 +326,7 @@ fn kpi_values(
     out
 }
 
-fn target_at(kpi: &Kpi, series: &HashMap<SeriesKey, Series>, period: Period) -> Option<f64> {
+pub(crate) fn target_at(kpi: &Kpi, series: &HashMap<SeriesKey, Series>, period: Period) -> Option<f64> {
     match &kpi.target {
         None => None,
         Some(TargetDef::Fixed(n)) => Some(*n),
@@ -264,7 +345,7 @@ fn kpi_result(
     series: &HashMap<SeriesKey, Series>,
     as_of: NaiveDate,
 ) -> KpiResult {
-    let at = |id: &str, p: Period| values.by_period.get(id).and_then(|m| m.get(&p).copied()).flatten();
+    let at = |id: &str, p: Period| values.at(id, p);
     let trend_values: Vec<Option<f64>> = layout.trend.iter().map(|p| at(&kpi.id, *p)).collect();
     let target = target_at(kpi, series, layout.current);
     let additive = matches!(&kpi.def, KpiDef::Measure(def) if def.additive);

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
+pub use datafusion::sql::sqlparser::ast::Expr;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArguments, Query, Statement, Value, visit_expressions, visit_expressions_mut,
+    BinaryOperator, FunctionArguments, Query, Statement, Value, visit_expressions, visit_expressions_mut,
     visit_relations,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -250,6 +251,14 @@ pub fn and(left: Expr, right: Expr) -> Expr {
         left: Box::new(left),
         op: BinaryOperator::And,
         right: Box::new(right),
+    }
+}
+
+/// `NOT (expr)`.
+pub fn not(expr: Expr) -> Expr {
+    Expr::UnaryOp {
+        op: datafusion::sql::sqlparser::ast::UnaryOperator::Not,
+        expr: Box::new(nested(expr)),
     }
 }
 

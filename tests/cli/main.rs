@@ -3,5 +3,6 @@
 mod differential;
 mod errors;
 mod kpis;
+mod sections;
 mod sources;
 mod support;
