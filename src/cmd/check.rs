@@ -10,8 +10,11 @@ use crate::cli::ProjectArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::load_project;
 use crate::engine::check::check_report;
+use crate::engine::funnels::{overflow_warning, overflowing_stages};
 use crate::engine::params::Params;
+use crate::engine::queries::QueryCounter;
 use crate::engine::session::base_state;
+use crate::engine::sources::clean_message;
 use crate::engine::tables::{ReportTables, SharedSources};
 use crate::period::Period;
 
@@ -41,7 +44,24 @@ pub async fn check(args: &ProjectArgs) -> ExitCode {
                 let mut view_problems = Vec::new();
                 tables.register_views(Some(&params), &mut view_problems).await;
                 problems.extend(view_problems);
-                problems.extend(check_report(&tables, report).await);
+                let report_problems = check_report(&tables, report).await;
+                if report_problems.is_empty() {
+                    // Only a funnel that plans can be run to see whether a
+                    // step rate can exceed 1 on the data.
+                    for funnel in report.funnels.values() {
+                        match overflowing_stages(&tables, funnel, &QueryCounter::default()).await {
+                            Ok(stages) => {
+                                problems.extend(stages.iter().filter_map(|stage| overflow_warning(funnel, stage)))
+                            }
+                            Err(e) => problems.push(Diagnostic::at(
+                                &funnel.count.location,
+                                format!("funnels.{}", funnel.id),
+                                clean_message(&e.error),
+                            )),
+                        }
+                    }
+                }
+                problems.extend(report_problems);
             }
             Err(report_problems) => problems.extend(
                 report_problems

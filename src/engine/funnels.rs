@@ -113,3 +113,59 @@ pub async fn evaluate_funnel(
         overflowing,
     })
 }
+
+/// Stages with rows (anywhere in the data) that pass them but not the stage
+/// before: their step rate can exceed 1. Used by `warroom check`.
+pub async fn overflowing_stages(
+    tables: &ReportTables,
+    funnel: &Funnel,
+    counter: &QueryCounter,
+) -> Result<Vec<String>, QueryError> {
+    if funnel.stages.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let filters: Vec<sql::Expr> = funnel
+        .stages
+        .iter()
+        .map(|s| sql::nested(sql::parse_expr(&s.filter.text).expect("validated")))
+        .collect();
+    let columns: Vec<String> = filters
+        .windows(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            format!(
+                "COUNT(*) FILTER (WHERE {}) AS \"x{}\"",
+                sql::and(pair[1].clone(), sql::not(pair[0].clone())),
+                i + 1
+            )
+        })
+        .collect();
+    let text = format!("SELECT {} FROM {}", columns.join(", "), quote(&funnel.table));
+    let batches = execute_query(tables, &funnel.table, &text, HashMap::new(), counter).await?;
+    let mut out = Vec::new();
+    if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+        for i in 0..batch.num_columns() {
+            let n = read_f64(batch, i).map_err(|error| QueryError {
+                table: funnel.table.clone(),
+                error,
+            })?[0];
+            if n.unwrap_or(0.0) > 0.0 {
+                out.push(funnel.stages[i + 1].id.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The warning for a stage whose step rate can exceed 1.
+pub fn overflow_warning(funnel: &Funnel, stage: &str) -> Option<crate::config::diagnostic::Diagnostic> {
+    let location = &funnel.stages.iter().find(|s| s.id == stage)?.filter.location;
+    Some(
+        crate::config::diagnostic::Diagnostic::at(
+            location,
+            format!("funnels.{}.stages.{stage}", funnel.id),
+            "some rows reach this stage without the stage before, so its step rate can exceed 1",
+        )
+        .warning(),
+    )
+}

@@ -11,7 +11,7 @@ use super::breakdowns::evaluate_breakdown;
 use super::check::check_report;
 use super::drivers::lmdi;
 use super::fields::{FieldRules, PeriodValues, compute};
-use super::funnels::evaluate_funnel;
+use super::funnels::{evaluate_funnel, overflow_warning};
 use super::params::Params;
 use super::queries::{QueryCounter, QueryError, QueryPlan, Series, SeriesKey, latest_dates, run_plan};
 use super::sources::clean_message;
@@ -186,23 +186,12 @@ pub async fn evaluate_report(
     };
     let mut warnings = Vec::new();
     for (funnel, result) in report.funnels.values().zip(&funnels) {
-        for stage in &result.overflowing {
-            let location = funnel
-                .stages
+        warnings.extend(
+            result
+                .overflowing
                 .iter()
-                .find(|s| &s.id == stage)
-                .map(|s| s.filter.location.clone());
-            if let Some(location) = location {
-                warnings.push(
-                    Diagnostic::at(
-                        &location,
-                        format!("funnels.{}.stages.{stage}", funnel.id),
-                        "some rows reach this stage without the stage before, so its step rate can exceed 1",
-                    )
-                    .warning(),
-                );
-            }
-        }
+                .filter_map(|stage| overflow_warning(funnel, stage)),
+        );
     }
 
     let layout = &layouts[&report.grain];

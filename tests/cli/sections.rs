@@ -130,7 +130,10 @@ fn row<'a>(rows: &'a Value, rep: Option<&str>) -> &'a Value {
 #[test]
 fn breakdown_rows_shares_targets_and_sorting() {
     let t = project().args(&["run"]);
-    t.ok();
+    let out = t.ok();
+    // KPIs 1 query; by_rep 1 grouped query for both KPIs + 1 for quotas;
+    // by_orders 1; two funnels 1 each; the table 1.
+    assert!(out.stdout.contains("3 KPIs, 7 queries"), "{}", out.stdout);
     let r = t.results("r");
     let b = &r["breakdowns"]["by_rep"];
     assert_eq!(b["by"], json!(["rep"]));
@@ -211,6 +214,13 @@ fn a_step_rate_that_can_exceed_one_is_a_warning() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn check_warns_about_that_step_rate_from_the_data() {
+    let out = project().args(&["check"]).ok();
+    assert_snapshot!(out.stderr);
+    assert!(out.stdout.contains("no problems"), "{}", out.stdout);
 }
 
 #[test]
