@@ -86,6 +86,8 @@ impl From<Period> for PeriodRef {
     }
 }
 
+pub use crate::engine::fields::Fields;
+
 /// How a value compares with its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,32 +117,9 @@ pub struct KpiResult {
     pub better: Better,
     /// The KPI's period (its own grain's, if it has one).
     pub period: PeriodJson,
-    /// The measure over the current period up to `as_of`.
-    pub value: Option<f64>,
-    /// The measure over the whole previous period.
-    pub previous: Option<f64>,
-    /// value − previous.
-    pub delta: Option<f64>,
-    /// delta / |previous|.
-    pub delta_pct: Option<f64>,
-    /// The same period a year earlier.
-    pub year_ago: Option<f64>,
-    /// Change against `year_ago`.
-    pub yoy_pct: Option<f64>,
-    /// The current period's target.
-    pub target: Option<f64>,
-    /// value / target (target / value when lower is better).
-    pub attainment: Option<f64>,
-    /// The value expected at period end at the current pace.
-    pub projected: Option<f64>,
-    /// Attainment of `projected`.
-    pub projected_attainment: Option<f64>,
-    /// good, warn, bad or none.
-    pub status: Status,
-    /// Share of the period's days passed, as_of included.
-    pub pace: f64,
-    /// Standard score against the earlier trend values.
-    pub zscore: Option<f64>,
+    /// value, previous, delta, … zscore.
+    #[serde(flatten)]
+    pub fields: Fields,
     /// One point per period, oldest first.
     pub trend: Vec<TrendPoint>,
     /// The change split by drivers, for KPIs with `drivers`.

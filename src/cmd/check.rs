@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use super::{exit_code, print_problems};
+use super::{exit_code, print_problems, start_engine};
 use crate::cli::ProjectArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::load_project;
@@ -13,9 +13,8 @@ use crate::engine::check::check_report;
 use crate::engine::funnels::{overflow_warning, overflowing_stages};
 use crate::engine::params::Params;
 use crate::engine::queries::QueryCounter;
-use crate::engine::session::base_state;
 use crate::engine::sources::clean_message;
-use crate::engine::tables::{ReportTables, SharedSources};
+use crate::engine::tables::ReportTables;
 use crate::period::Period;
 
 /// Runs `warroom check`.
@@ -23,16 +22,10 @@ pub async fn check(args: &ProjectArgs) -> ExitCode {
     let mut diags = Diagnostics::default();
     let project = load_project(&args.project, &mut diags);
     let mut problems: Vec<Diagnostic> = diags.into_vec();
-    let state = match base_state(&project.engine) {
-        Ok(state) => state,
-        Err(e) => {
-            problems.push(Diagnostic::in_file("warroom.toml", "engine", e.to_string()));
-            print_problems(&problems);
-            return exit_code(&problems);
-        }
+    let Some((state, shared)) = start_engine(&project, &mut problems).await else {
+        print_problems(&problems);
+        return exit_code(&problems);
     };
-    let shared = SharedSources::load(&state, &project).await;
-    problems.extend(shared.problems());
     let today = Utc::now().date_naive();
     let mut kpis = 0;
     for report in project.reports.values() {

@@ -5,7 +5,12 @@ pub mod run;
 
 use std::process::ExitCode;
 
+use datafusion::execution::session_state::SessionState;
+
 use crate::config::diagnostic::Diagnostic;
+use crate::config::model::Project;
+use crate::engine::session::base_state;
+use crate::engine::tables::SharedSources;
 
 /// Exit code 1: a configuration or data error.
 pub const EXIT_ERROR: u8 = 1;
@@ -40,4 +45,19 @@ pub fn exit_code(problems: &[Diagnostic]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Builds the run's DataFusion state and loads the shared sources once;
+/// their problems go to `problems`. `None` when the engine cannot start.
+pub async fn start_engine(project: &Project, problems: &mut Vec<Diagnostic>) -> Option<(SessionState, SharedSources)> {
+    let state = match base_state(&project.engine) {
+        Ok(state) => state,
+        Err(e) => {
+            problems.push(Diagnostic::in_file("warroom.toml", "engine", e.to_string()));
+            return None;
+        }
+    };
+    let shared = SharedSources::load(&state, project).await;
+    problems.extend(shared.problems());
+    Some((state, shared))
 }

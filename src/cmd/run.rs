@@ -4,15 +4,13 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
-use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, print_problems};
+use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, print_problems, start_engine};
 use crate::alerts::state::{self as alert_state, State};
 use crate::cli::RunArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
 use crate::config::load_project;
 use crate::config::model::Severity;
 use crate::engine::report::evaluate_report;
-use crate::engine::session::base_state;
-use crate::engine::tables::SharedSources;
 use crate::output::write_report_outputs;
 
 /// Runs `warroom run`.
@@ -31,16 +29,10 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         }
     }
     let mut problems: Vec<Diagnostic> = diags.into_vec();
-    let state = match base_state(&project.engine) {
-        Ok(state) => state,
-        Err(e) => {
-            problems.push(Diagnostic::in_file("warroom.toml", "engine", e.to_string()));
-            print_problems(&problems);
-            return exit_code(&problems);
-        }
+    let Some((state, shared)) = start_engine(&project, &mut problems).await else {
+        print_problems(&problems);
+        return exit_code(&problems);
     };
-    let shared = SharedSources::load(&state, &project).await;
-    problems.extend(shared.problems());
     let out_dir = args.out.clone().unwrap_or_else(|| root.join("out"));
     let today = Utc::now().date_naive();
     let selected = project

@@ -17,7 +17,7 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostic::{Diagnostics, suggestion};
 use super::raw::{
     Entry, RawAlert, RawBreakdown, RawCsvOptions, RawEngine, RawFunnel, RawKpi, RawProjectFile, RawReport,
-    RawReportFile, RawSource, RawStage, RawTable, RawTargetMeasure, RawView,
+    RawReportFile, RawSource, RawStage, RawTable, RawTables, RawTargetMeasure, RawView,
 };
 use super::source_file::{Location, SourceFile};
 
@@ -122,14 +122,7 @@ fn parse_project_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPro
     w.check_keys(&root, RawProjectFile::KEYS, "warroom.toml");
     for (key, value) in &root {
         match key.get_ref().as_ref() {
-            "sources" => {
-                raw.declared_tables.extend(table_ids(value));
-                raw.sources = w.sources(value);
-            }
-            "views" => {
-                raw.declared_tables.extend(table_ids(value));
-                raw.views = w.entries(value, "views", RawView::checked);
-            }
+            "sources" | "views" => w.catalog(key.get_ref(), value, &mut raw.catalog),
             "engine" => raw.engine = w.object::<RawEngine>(value, "engine"),
             _ => {}
         }
@@ -151,14 +144,7 @@ fn parse_report_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawRepo
                     .object::<RawReport>(value, "report")
                     .map(|r| Spanned::new(key.span(), r));
             }
-            "sources" => {
-                raw.declared_tables.extend(table_ids(value));
-                raw.sources = w.sources(value);
-            }
-            "views" => {
-                raw.declared_tables.extend(table_ids(value));
-                raw.views = w.entries(value, "views", RawView::checked);
-            }
+            "sources" | "views" => w.catalog(key.get_ref(), value, &mut raw.catalog),
             "kpis" => {
                 raw.declared_kpis = table_ids(value);
                 raw.kpis = w.entries(value, "kpis", RawKpi::checked);
@@ -334,8 +320,14 @@ impl Walker<'_> {
         }
     }
 
-    fn sources(&mut self, value: &Spanned<DeValue>) -> Vec<Entry<RawSource>> {
-        self.entries(value, "sources", RawSource::checked)
+    /// Reads a `sources` or `views` section.
+    fn catalog(&mut self, section: &str, value: &Spanned<DeValue>, tables: &mut RawTables) {
+        tables.declared.extend(table_ids(value));
+        if section == "sources" {
+            tables.sources = self.entries(value, "sources", RawSource::checked);
+        } else {
+            tables.views = self.entries(value, "views", RawView::checked);
+        }
     }
 
     /// The entries of a `[section.<id>]` family, each checked on its own.

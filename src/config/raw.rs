@@ -23,17 +23,25 @@ pub struct Entry<T> {
     pub value: T,
 }
 
+/// The `sources` and `views` both file kinds may hold.
+#[derive(Debug, Default)]
+pub struct RawTables {
+    /// Data sources, by id.
+    pub sources: Vec<Entry<RawSource>>,
+    /// SQL views, by id.
+    pub views: Vec<Entry<RawView>>,
+    /// Every source and view id written, including rejected ones, so
+    /// references to them are not reported a second time.
+    pub declared: Vec<String>,
+}
+
 /// `warroom.toml`: what every report of the project shares.
 #[derive(Debug, Default)]
 pub struct RawProjectFile {
-    /// Shared data sources, by id.
-    pub sources: Vec<Entry<RawSource>>,
-    /// Shared SQL views, by id.
-    pub views: Vec<Entry<RawView>>,
+    /// Shared sources and views.
+    pub catalog: RawTables,
     /// Query engine settings.
     pub engine: Option<RawEngine>,
-    /// Every source and view id written, including rejected ones.
-    pub declared_tables: Vec<String>,
 }
 
 impl RawProjectFile {
@@ -46,10 +54,8 @@ impl RawProjectFile {
 pub struct RawReportFile {
     /// Title, grain, history and the other report-wide settings.
     pub report: Option<Spanned<RawReport>>,
-    /// Data sources only this report sees, by id.
-    pub sources: Vec<Entry<RawSource>>,
-    /// SQL views only this report sees, by id.
-    pub views: Vec<Entry<RawView>>,
+    /// Sources and views only this report sees.
+    pub catalog: RawTables,
     /// The report's KPIs, by id, in display order.
     pub kpis: Vec<Entry<RawKpi>>,
     /// KPIs split by the values of columns (per rep, per product).
@@ -60,8 +66,6 @@ pub struct RawReportFile {
     pub tables: Vec<Entry<RawTable>>,
     /// Rules that flag what needs attention.
     pub alerts: Vec<Entry<RawAlert>>,
-    /// Every source and view id written, including rejected ones.
-    pub declared_tables: Vec<String>,
     /// Every KPI id written, including those whose settings did not parse,
     /// so references to them are not reported as unknown as well.
     pub declared_kpis: Vec<String>,

@@ -21,8 +21,8 @@ use super::model::{
     TableQuery, TargetDef, ValueFormat,
 };
 use super::raw::{
-    Entry, RawAlert, RawBreakdown, RawFunnel, RawKpi, RawReport, RawSource, RawTable, RawTarget, RawTargetMeasure,
-    RawView,
+    Entry, RawAlert, RawBreakdown, RawFunnel, RawKpi, RawReport, RawSource, RawTable, RawTables, RawTarget,
+    RawTargetMeasure,
 };
 use super::source_file::{Location, SourceFile};
 use crate::engine::derived::DerivedExpr;
@@ -41,7 +41,7 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
             diags,
             rejected_tables: HashSet::new(),
         };
-        v.tables(&project.raw.sources, &project.raw.views, None, &mut shared);
+        v.tables(&project.raw.catalog, None, &mut shared);
         if let Some(raw) = &project.raw.engine
             && let Some(limit) = &raw.memory_limit
         {
@@ -70,16 +70,12 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
             rejected_tables: shared_rejected.clone(),
         };
         let mut checked = v.report(&id, &report.raw.report, &shared);
-        v.tables(
-            &report.raw.sources,
-            &report.raw.views,
-            Some(&shared),
-            &mut checked.tables,
-        );
+        v.tables(&report.raw.catalog, Some(&shared), &mut checked.tables);
         v.rejected_tables.extend(
             report
                 .raw
-                .declared_tables
+                .catalog
+                .declared
                 .iter()
                 .filter(|id| !checked.tables.contains_key(*id))
                 .cloned(),
@@ -112,7 +108,8 @@ fn shared_rejected_ids(loaded: &LoadedProject, shared: &IndexMap<String, TableDe
     };
     project
         .raw
-        .declared_tables
+        .catalog
+        .declared
         .iter()
         .filter(|id| !shared.contains_key(*id))
         .cloned()
@@ -196,17 +193,17 @@ impl Validator<'_> {
 
     fn tables(
         &mut self,
-        sources: &[Entry<RawSource>],
-        views: &[Entry<RawView>],
+        raw: &RawTables,
         shared: Option<&IndexMap<String, TableDef>>,
         out: &mut IndexMap<String, TableDef>,
     ) {
-        let defs = sources
+        let defs = raw
+            .sources
             .iter()
             .map(|e| (e, "sources"))
             .map(|(e, section)| (e.id.as_str(), e.id_span.clone(), section, self.source(e)))
             .collect::<Vec<_>>();
-        let views = views.iter().map(|e| {
+        let views = raw.views.iter().map(|e| {
             let object = format!("views.{}", e.id);
             (
                 e.id.as_str(),

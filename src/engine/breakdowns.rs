@@ -110,7 +110,7 @@ pub(crate) async fn evaluate_breakdown(
                     additive,
                 },
             );
-            let total = overall.get(id).and_then(|r| r.value);
+            let total = overall.get(id).and_then(|r| r.fields.value);
             let share = match (additive, fields.value, total) {
                 (true, Some(v), Some(t)) if t != 0.0 => Some(v / t),
                 _ => None,

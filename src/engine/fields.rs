@@ -16,7 +16,7 @@ pub struct FieldRules {
 }
 
 /// The numbers computed for the current period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Fields {
     /// Value up to as_of.
     pub value: Option<f64>,

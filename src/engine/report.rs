@@ -403,19 +403,7 @@ fn kpi_result(
         decimals: kpi.decimals,
         better: kpi.better,
         period: layout.current.into(),
-        value: fields.value,
-        previous: fields.previous,
-        delta: fields.delta,
-        delta_pct: fields.delta_pct,
-        year_ago: fields.year_ago,
-        yoy_pct: fields.yoy_pct,
-        target: fields.target,
-        attainment: fields.attainment,
-        projected: fields.projected,
-        projected_attainment: fields.projected_attainment,
-        status: fields.status,
-        pace: fields.pace,
-        zscore: fields.zscore,
+        fields,
         trend: layout
             .trend
             .iter()
