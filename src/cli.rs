@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Output folder; default: out/ in the project.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Formats to render besides results.json (default: the report's `formats`).
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',', value_parser = ["html", "md"])]
+    pub format: Option<Vec<String>>,
     /// Exit with code 3 when a new or ongoing alert at or above this severity fires.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "warning", "critical"])]
     pub fail_on: Option<String>,

@@ -12,4 +12,5 @@ pub mod engine;
 pub mod format;
 pub mod output;
 pub mod period;
+pub mod render;
 pub mod results;

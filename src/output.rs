@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Replaces `out_dir/<report>/` with exactly `files` (name, contents).
-pub fn write_report_outputs(out_dir: &Path, report: &str, files: &[(&str, Vec<u8>)]) -> io::Result<PathBuf> {
+pub fn write_report_outputs(out_dir: &Path, report: &str, files: &[(String, Vec<u8>)]) -> io::Result<PathBuf> {
     std::fs::create_dir_all(out_dir)?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{report}.new-"))
@@ -43,13 +43,9 @@ mod tests {
     #[test]
     fn replaces_the_whole_folder_and_leaves_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        write_report_outputs(
-            dir.path(),
-            "sales",
-            &[("a.json", b"1".to_vec()), ("stale.md", b"x".to_vec())],
-        )
-        .unwrap();
-        write_report_outputs(dir.path(), "sales", &[("a.json", b"2".to_vec())]).unwrap();
+        let file = |name: &str, text: &str| (name.to_string(), text.as_bytes().to_vec());
+        write_report_outputs(dir.path(), "sales", &[file("a.json", "1"), file("stale.md", "x")]).unwrap();
+        write_report_outputs(dir.path(), "sales", &[file("a.json", "2")]).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("sales/a.json")).unwrap(), "2");
         assert!(!dir.path().join("sales/stale.md").exists());
         let entries: Vec<_> = std::fs::read_dir(dir.path())

@@ -4,47 +4,18 @@
 //! environment is strict: any comparison or arithmetic on a missing value
 //! fails and the alert does not fire (in plain minijinja `none < 0.9` is
 //! true). `x is none` is true for missing values too, and `is defined`
-//! works as usual. Messages get the number filters of [`crate::format`].
+//! works as usual. Messages get the filters of [`crate::render::filters`].
 
 use minijinja::value::Value;
 use minijinja::{Environment, UndefinedBehavior};
-
-use crate::config::model::ValueFormat;
-use crate::format::{Style, format_delta, format_value};
 
 /// The environment for `when` expressions and alert messages.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_test("none", |v: Value| v.is_none() || v.is_undefined());
-    for (name, format) in [
-        ("number", ValueFormat::Number),
-        ("integer", ValueFormat::Integer),
-        ("percent", ValueFormat::Percent),
-        ("currency", ValueFormat::Currency),
-        ("days", ValueFormat::Days),
-        ("hours", ValueFormat::Hours),
-    ] {
-        env.add_filter(name, move |v: Value, unit: Option<String>, decimals: Option<u32>| {
-            let style = Style::new(format).unit(unit.as_deref()).decimals(decimals);
-            format_value(number(&v), style)
-        });
-    }
-    env.add_filter("delta", |v: Value, format: Option<String>| {
-        let format = format
-            .as_deref()
-            .and_then(ValueFormat::parse)
-            .unwrap_or(ValueFormat::Percent);
-        format_delta(number(&v), Style::new(format))
-    });
+    crate::render::filters::register(&mut env);
     env
-}
-
-fn number(v: &Value) -> Option<f64> {
-    if v.is_undefined() || v.is_none() {
-        return None;
-    }
-    f64::try_from(v.clone()).ok()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::engine::queries::QueryCounter;
 use crate::engine::sources::clean_message;
 use crate::engine::tables::ReportTables;
 use crate::period::Period;
+use crate::render::Renderer;
 
 /// Runs `warroom check`.
 pub async fn check(args: &ProjectArgs) -> ExitCode {
@@ -27,9 +28,11 @@ pub async fn check(args: &ProjectArgs) -> ExitCode {
         return exit_code(&problems);
     };
     let today = Utc::now().date_naive();
+    let renderer = Renderer::new(&args.project);
     let mut kpis = 0;
     for report in project.reports.values() {
         kpis += report.kpis.len();
+        problems.extend(renderer.check(report));
         match ReportTables::new(&state, &project, &shared, report).await {
             Ok(mut tables) => {
                 // Views with placeholders plan with today's dates bound.

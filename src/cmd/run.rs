@@ -10,8 +10,11 @@ use crate::cli::RunArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
 use crate::config::load_project;
 use crate::config::model::Severity;
+use crate::config::model::{OutputFormat, Report};
 use crate::engine::report::evaluate_report;
 use crate::output::write_report_outputs;
+use crate::render::context::render_context;
+use crate::render::{Renderer, extension};
 
 /// Runs `warroom run`.
 pub async fn run(args: &RunArgs) -> ExitCode {
@@ -41,6 +44,7 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         .filter(|r| args.reports.is_empty() || args.reports.contains(&r.id))
         .filter(|r| !r.broken);
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
+    let renderer = Renderer::new(root);
     let jobs = selected.map(|report| async {
         let started = std::time::Instant::now();
         let mut evaluation = evaluate_report(&state, &project, &shared, report, args.as_of, today).await?;
@@ -54,8 +58,16 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         })?;
         let (entries, next_store) = alert_state::transition(&store, &evaluation.alerts, evaluation.results.as_of);
         evaluation.results.alerts = entries;
-        let json = serde_json::to_vec_pretty(&evaluation.results).expect("results serialize");
-        let written = write_report_outputs(&out_dir, &report.id, &[("results.json", json)]).map_err(|e| {
+        let mut files = vec![(
+            "results.json".to_string(),
+            serde_json::to_vec_pretty(&evaluation.results).expect("results serialize"),
+        )];
+        let context = render_context(&evaluation.results);
+        for format in formats_for(report, args.format.as_deref()) {
+            let text = renderer.render(report, format, &context).map_err(|e| vec![e])?;
+            files.push((format!("report.{}", extension(format)), text.into_bytes()));
+        }
+        let written = write_report_outputs(&out_dir, &report.id, &files).map_err(|e| {
             vec![Diagnostic::in_file(
                 out_dir.join(&report.id).display().to_string(),
                 format!("report {}", report.id),
@@ -120,4 +132,21 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(EXIT_FAIL_ON);
     }
     exit_code(&problems)
+}
+
+/// The formats to render: `--format` when given, else the report's.
+fn formats_for(report: &Report, cli: Option<&[String]>) -> Vec<OutputFormat> {
+    match cli {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                if n == "html" {
+                    OutputFormat::Html
+                } else {
+                    OutputFormat::Markdown
+                }
+            })
+            .collect(),
+        None => report.formats.clone(),
+    }
 }

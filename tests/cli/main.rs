@@ -3,6 +3,7 @@
 mod differential;
 mod errors;
 mod kpis;
+mod render;
 mod sections;
 mod sources;
 mod support;
