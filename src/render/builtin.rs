@@ -5,6 +5,7 @@
 const TEMPLATES: &[(&str, &str)] = &[
     ("report.html.j2", include_str!("templates/report.html.j2")),
     ("report.md.j2", include_str!("templates/report.md.j2")),
+    ("email.html.j2", include_str!("templates/email.html.j2")),
     ("partials/style.css.j2", include_str!("templates/partials/style.css.j2")),
     (
         "partials/alerts.html.j2",

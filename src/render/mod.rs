@@ -9,6 +9,7 @@
 pub mod builtin;
 pub mod charts;
 pub mod context;
+pub mod email;
 pub mod filters;
 pub mod markdown;
 
@@ -80,7 +81,10 @@ impl Renderer {
             .iter()
             .map(|f| self.template_name(report, *f))
             .collect();
+        names.push("email.html.j2".into());
         names.extend(user_templates(&self.templates_dir, &self.templates_dir));
+        names.sort();
+        names.dedup();
         for name in names {
             if let Err(e) = self.env.get_template(&name) {
                 problems.push(self.error(&e, report));
@@ -101,8 +105,12 @@ impl Renderer {
 
     /// Renders `results` (results.json as JSON, plus render-only hints) in `format`.
     pub fn render(&self, report: &Report, format: OutputFormat, context: &Json) -> Result<String, Diagnostic> {
-        let name = self.template_name(report, format);
-        let template = self.env.get_template(&name).map_err(|e| self.error(&e, report))?;
+        self.render_named(&self.template_name(report, format), report, context)
+    }
+
+    /// Renders the template `name` with `context`.
+    fn render_named(&self, name: &str, report: &Report, context: &Json) -> Result<String, Diagnostic> {
+        let template = self.env.get_template(name).map_err(|e| self.error(&e, report))?;
         template
             .render(Value::from(Serde(context)))
             .map_err(|e| self.error(&e, report))

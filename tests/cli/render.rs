@@ -173,3 +173,33 @@ fn a_template_error_names_the_file_and_line_and_writes_nothing() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mail_body_uses_tables_inline_styles_and_cid_pngs() {
+    use warroom::config::diagnostic::Diagnostics;
+    let t = project().args(&["run"]);
+    t.ok();
+    let mut diags = Diagnostics::default();
+    let project = warroom::config::load_project(t.path(), &mut diags);
+    assert!(!diags.has_errors());
+    let report = &project.reports["r"];
+    let results: serde_json::Value = t.results("r");
+    let body = warroom::render::Renderer::new(t.path())
+        .render_email(report, &results)
+        .unwrap();
+    assert!(!body.html.contains("<style"), "no stylesheet in mail");
+    assert!(!body.html.contains("<svg"), "no SVG in mail");
+    assert!(!body.html.contains("class=\""), "inline styles only");
+    // One chart per KPI with data, each referenced once and a real PNG.
+    let ids: Vec<&str> = body.images.iter().map(|i| i.content_id.as_str()).collect();
+    assert_eq!(ids, ["trend-revenue@warroom", "trend-orders@warroom"]);
+    for image in &body.images {
+        assert_eq!(
+            body.html.matches(&format!("src=\"cid:{}\"", image.content_id)).count(),
+            1
+        );
+        assert_eq!(&image.png[..4], b"\x89PNG");
+    }
+    assert!(body.html.contains("營業額 NT$ 300，目標 NT$ 400"));
+    assert!(body.html.contains("陳小明"));
+}
