@@ -22,6 +22,11 @@ pub enum Command {
     Run(RunArgs),
     /// Validate every file and plan every SQL text without running reports.
     Check(ProjectArgs),
+    /// Scaffold a small working project in DIR.
+    Init {
+        /// The folder to create (must be empty or missing).
+        dir: PathBuf,
+    },
 }
 
 /// Selects the project.

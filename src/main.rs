@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Run(args) => cmd::run::run(args).await,
             Command::Check(args) => cmd::check::check(args).await,
+            Command::Init { dir } => cmd::init::init(dir),
         }
     })
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, each a thin layer over the stage modules.
 
 pub mod check;
+pub mod init;
 pub mod run;
 
 use std::process::ExitCode;

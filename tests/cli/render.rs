@@ -203,3 +203,76 @@ async fn the_mail_body_uses_tables_inline_styles_and_cid_pngs() {
     assert!(body.html.contains("營業額 NT$ 300，目標 NT$ 400"));
     assert!(body.html.contains("陳小明"));
 }
+
+#[test]
+fn init_scaffolds_a_project_that_runs() {
+    let t = Test::new().args(&["init", "new"]);
+    t.run();
+    let dir = t.path().join("new");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args(["run", "--project", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/sales/results.json")).unwrap()).unwrap();
+    // November: 1700 + 600 against 2500.
+    assert_eq!(results["kpis"]["revenue"]["value"], 2300.0);
+    assert_eq!(results["kpis"]["revenue"]["target"], 2500.0);
+    assert_eq!(results["kpis"]["average_order"]["value"], 1150.0);
+    let html = std::fs::read_to_string(dir.join("out/sales/report.html")).unwrap();
+    assert!(html.contains("edit templates/sales.html.j2"));
+    // A second init into the same folder refuses.
+    assert_eq!(t.run().code, 2);
+}
+
+/// Chromium, installed by `.ci/run`; outside CI the browser test is skipped
+/// when it is missing.
+fn chromium() -> Option<&'static str> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    if found.is_none() && std::env::var_os("CI").is_some() {
+        panic!("chromium is required in CI (.ci/run installs it)");
+    }
+    found
+}
+
+#[test]
+fn the_page_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("chromium not installed: skipping the browser test");
+        return;
+    };
+    let t = project().args(&["run"]);
+    t.ok();
+    let profile = tempfile::tempdir().unwrap();
+    let page = format!("file://{}", t.path().join("out/r/report.html").display());
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &page,
+        ])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("<section id=\"alerts\">"), "{dom}");
+    assert_eq!(dom.matches("class=\"card kpi\"").count(), 2, "{dom}");
+    assert!(dom.contains("<li class=\"alert critical\" data-key=\"short\">"));
+    assert_eq!(dom.matches("class=\"stage\"").count(), 2);
+    assert!(
+        dom.contains("<tr class=\"flag-warning\"><td class=\"key\">陳小明</td>"),
+        "{dom}"
+    );
+    assert_eq!(dom.matches("<svg").count(), 2, "a sparkline per KPI");
+}

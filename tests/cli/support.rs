@@ -67,6 +67,7 @@ impl Test {
         }
         let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
             .args(&args)
+            .current_dir(self.dir.path())
             .env("RUST_LOG", "off")
             .output()
             .expect("warroom runs");
