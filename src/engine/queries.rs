@@ -472,6 +472,25 @@ pub async fn latest_dates(
     Ok(found.into_iter().flatten().max())
 }
 
+/// Starts one query with named parameters, counting it, and streams its rows.
+pub async fn execute_stream(
+    tables: &ReportTables,
+    table: &str,
+    text: &str,
+    values: HashMap<String, ScalarValue>,
+    counter: &QueryCounter,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream, QueryError> {
+    counter.0.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(query = text, "executing");
+    let wrap = |error| QueryError {
+        table: table.to_string(),
+        error,
+    };
+    let frame = tables.ctx.sql(text).await.map_err(wrap)?;
+    let frame = frame.with_param_values(param_values(values)).map_err(wrap)?;
+    frame.execute_stream().await.map_err(wrap)
+}
+
 /// Executes one query with named parameters, counting it.
 pub async fn execute_query(
     tables: &ReportTables,

@@ -8,7 +8,9 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::{Value as Json, json};
 
 use super::params::Params;
-use super::queries::{QueryCounter, QueryError, execute_query, read_f64};
+use futures::TryStreamExt;
+
+use super::queries::{QueryCounter, QueryError, execute_stream, read_f64};
 use super::tables::ReportTables;
 use crate::config::model::TableQuery;
 
@@ -21,13 +23,21 @@ pub async fn evaluate_table(
 ) -> Result<Json, QueryError> {
     let mut values = HashMap::new();
     params.insert_into(&mut values, "");
-    // One row more than kept tells whether rows were cut.
-    let text = format!("SELECT * FROM ({}) LIMIT {}", table.sql.text, table.max_rows + 1);
-    let batches = execute_query(tables, &table.id, &text, values, counter).await?;
+    // Read one row more than kept, which tells whether rows were cut; the
+    // query itself is not wrapped, so its ORDER BY stands.
     let wrap = |error| QueryError {
         table: table.id.clone(),
         error,
     };
+    let mut stream = execute_stream(tables, &table.id, &table.sql.text, values, counter).await?;
+    let mut batches = Vec::new();
+    let mut seen = 0;
+    while seen <= table.max_rows
+        && let Some(batch) = stream.try_next().await.map_err(wrap)?
+    {
+        seen += batch.num_rows();
+        batches.push(batch);
+    }
     let columns: Vec<String> = match batches.first() {
         Some(b) => b.schema().fields().iter().map(|f| f.name().clone()).collect(),
         None => Vec::new(),

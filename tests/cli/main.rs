@@ -4,6 +4,7 @@ mod differential;
 mod errors;
 mod kpis;
 mod render;
+mod sample;
 mod sections;
 mod sources;
 mod support;
