@@ -73,6 +73,9 @@ fn days_between(a: NaiveDate, b: NaiveDate) -> u64 {
     (b - a).num_days().max(0) as u64
 }
 
+/// Order id, date (days since 1970), account index, product index, units, amount.
+type OrderLine = (i64, i32, usize, usize, i64, f64);
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn generate(args: &Args) -> Result<()> {
@@ -132,11 +135,7 @@ fn generate(args: &Args) -> Result<()> {
     let mut events = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..6000 {
         let created = start + Days::new(rng.random_range(0..span));
-        let campaign = campaigns
-            .iter()
-            .filter(|c| c.2 <= created)
-            .last()
-            .unwrap_or(&campaigns[0]);
+        let campaign = campaigns.iter().rev().find(|c| c.2 <= created).unwrap_or(&campaigns[0]);
         let source = if rng.random_bool(0.6) {
             campaign_source(campaign.1)
         } else {
@@ -253,8 +252,7 @@ fn generate(args: &Args) -> Result<()> {
         })
         .collect();
     let total_weight: f64 = weights.iter().sum();
-    let mut by_month: std::collections::BTreeMap<(i32, u32), Vec<(i64, i32, usize, usize, i64, f64)>> =
-        Default::default();
+    let mut by_month: std::collections::BTreeMap<(i32, u32), Vec<OrderLine>> = Default::default();
     for i in 0..args.orders {
         let when = start + Days::new(rng.random_range(0..span));
         let mut pick = rng.random_range(0.0..total_weight);
