@@ -499,15 +499,12 @@ pub async fn execute_query(
     values: HashMap<String, ScalarValue>,
     counter: &QueryCounter,
 ) -> Result<Vec<RecordBatch>, QueryError> {
-    counter.0.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(query = text, "executing");
-    let wrap = |error| QueryError {
+    use futures::TryStreamExt;
+    let stream = execute_stream(tables, table, text, values, counter).await?;
+    stream.try_collect().await.map_err(|error| QueryError {
         table: table.to_string(),
         error,
-    };
-    let frame = tables.ctx.sql(text).await.map_err(wrap)?;
-    let frame = frame.with_param_values(param_values(values)).map_err(wrap)?;
-    frame.collect().await.map_err(wrap)
+    })
 }
 
 fn column_dates(batch: &RecordBatch, index: usize) -> Vec<Option<NaiveDate>> {
