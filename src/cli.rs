@@ -51,6 +51,12 @@ pub struct RunArgs {
     /// Output folder; default: out/ in the project.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Mail each report by its `[email]` policy, through `.warroom/outbox/`.
+    #[arg(long)]
+    pub send: bool,
+    /// Write each mail that would be sent as DIR/<report>.eml instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "send")]
+    pub dry_run_mail: Option<PathBuf>,
     /// Formats to render besides results.json (default: the report's `formats`).
     #[arg(long, value_name = "FORMATS", value_delimiter = ',', value_parser = ["html", "md"])]
     pub format: Option<Vec<String>>,

@@ -7,7 +7,6 @@
 //! (a backfill) reports against the stored states but does not change them.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -75,22 +74,12 @@ pub fn store_path(root: &Path, report: &str) -> PathBuf {
 
 /// Reads a store; a missing file is an empty store.
 pub fn load(path: &Path) -> std::io::Result<AlertStore> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AlertStore::default()),
-        Err(e) => Err(e),
-    }
+    crate::state::read_json(path).map(Option::unwrap_or_default)
 }
 
-/// Writes a store atomically (a temporary file renamed into place).
+/// Writes a store atomically.
 pub fn save(path: &Path, store: &AlertStore) -> std::io::Result<()> {
-    let dir = path.parent().expect("store paths have a folder");
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(&serde_json::to_vec_pretty(store).expect("store serializes"))?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::state::write_json(path, store)
 }
 
 /// The run's alert entries and the store to keep (`None`: leave it as is).

@@ -1,5 +1,6 @@
 //! `warroom run`: evaluate reports and write `out/<report>/`.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::Utc;
@@ -9,12 +10,17 @@ use crate::alerts::state::{self as alert_state, State};
 use crate::cli::RunArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
 use crate::config::load_project;
-use crate::config::model::Severity;
-use crate::config::model::{OutputFormat, Report};
+use crate::config::model::{EmailConfig, OutputFormat, Report, Severity};
+use crate::deliver::compose::compose;
+use crate::deliver::fingerprint::fingerprint;
+use crate::deliver::outbox;
+use crate::deliver::policy::{self, MailLog};
+use crate::deliver::smtp::{self, Connection};
 use crate::engine::report::evaluate_report;
 use crate::output::write_report_outputs;
 use crate::render::context::render_context;
 use crate::render::{Renderer, extension};
+use crate::results::Results;
 
 /// Runs `warroom run`.
 pub async fn run(args: &RunArgs) -> ExitCode {
@@ -45,6 +51,23 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         .filter(|r| !r.broken);
     let fail_on = args.fail_on.as_deref().and_then(Severity::parse);
     let renderer = Renderer::new(root);
+    // With --send, a missing or broken connection is one error up front.
+    let connection = if args.send {
+        match smtp::connection(project.smtp.as_ref()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(Diagnostic::in_file("warroom.toml", "smtp", e));
+                print_problems(&problems);
+                return exit_code(&problems);
+            }
+        }
+    } else {
+        None
+    };
+    let sender = connection
+        .as_ref()
+        .and_then(|c| c.from.clone())
+        .or_else(|| project.smtp.as_ref().map(|s| s.from.clone()));
     let jobs = selected.map(|report| async {
         let started = std::time::Instant::now();
         let mut evaluation = evaluate_report(&state, &project, &shared, report, args.as_of, today).await?;
@@ -84,6 +107,20 @@ pub async fn run(args: &RunArgs) -> ExitCode {
             })?;
         }
         let results = &evaluation.results;
+        if let Some(email) = &report.email
+            && (args.send || args.dry_run_mail.is_some())
+        {
+            mail_report(
+                root,
+                &renderer,
+                report,
+                email,
+                results,
+                &context,
+                sender.as_deref(),
+                args,
+            )?;
+        }
         let failing = fail_on.is_some_and(|level| {
             results
                 .alerts
@@ -122,6 +159,9 @@ pub async fn run(args: &RunArgs) -> ExitCode {
             ),
         }
     }
+    if let Some(connection) = &connection {
+        problems.extend(deliver_outbox(root, connection).await);
+    }
     print_problems(&problems);
     // A configuration or data error (exit 1) wins over --fail-on (exit 3).
     if !problems.iter().any(Diagnostic::is_error) && reached {
@@ -132,6 +172,104 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(EXIT_FAIL_ON);
     }
     exit_code(&problems)
+}
+
+/// Queues (with `--send`) or writes as .eml (with `--dry-run-mail`) the
+/// report's mail when its send policy says so.
+#[allow(clippy::too_many_arguments)]
+fn mail_report(
+    root: &Path,
+    renderer: &Renderer,
+    report: &Report,
+    email: &EmailConfig,
+    results: &Results,
+    context: &serde_json::Value,
+    sender: Option<&str>,
+    args: &RunArgs,
+) -> Result<(), Vec<Diagnostic>> {
+    let problem = |message: String| {
+        vec![Diagnostic::in_file(
+            report.location.file.path.clone(),
+            format!("report {}", report.id),
+            message,
+        )]
+    };
+    let fingerprint = fingerprint(results);
+    let log = policy::load(&policy::log_path(root, &report.id))
+        .map_err(|e| problem(format!("cannot read the mail log: {e}")))?;
+    if !policy::should_send(email, &log, &fingerprint, results) {
+        return Ok(());
+    }
+    let from = sender.unwrap_or("warroom <warroom@localhost>");
+    let queued = compose(renderer, report, email, results, context, &fingerprint, from).map_err(|e| vec![e])?;
+    if let Some(dir) = &args.dry_run_mail {
+        let path = dir.join(format!("{}.eml", report.id));
+        crate::state::write_atomic(&path, queued.message.as_bytes())
+            .map_err(|e| problem(format!("cannot write {}: {e}", path.display())))?;
+        println!("  mail: {} (dry run)", path.display());
+    } else {
+        outbox::enqueue(root, queued).map_err(|e| problem(format!("cannot queue the mail: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Sends every queued message; an accepted one leaves the outbox and is
+/// recorded in the mail log, a failed one stays for the next try.
+async fn deliver_outbox(root: &Path, connection: &Connection) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let queued = match outbox::pending(root) {
+        Ok(q) => q,
+        Err(e) => return vec![Diagnostic::in_file(".warroom/outbox", "outbox", e.to_string())],
+    };
+    for message in queued {
+        let sent = {
+            let (connection, message) = (connection.clone(), message.clone());
+            tokio::task::spawn_blocking(move || {
+                smtp::send(
+                    &connection,
+                    &message.from,
+                    &message.recipients,
+                    message.message.as_bytes(),
+                )
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        let object = format!("report {}", message.report);
+        match sent {
+            Ok(()) => {
+                let log = MailLog {
+                    fingerprint: Some(message.fingerprint.clone()),
+                    firing: message.firing.clone(),
+                };
+                let recorded = crate::state::write_json(&policy::log_path(root, &message.report), &log)
+                    .and_then(|()| outbox::delivered(root, &message.report));
+                match recorded {
+                    Ok(()) => println!(
+                        "  mail: {} sent to {}",
+                        message.message_id,
+                        message.recipients.join(", ")
+                    ),
+                    Err(e) => problems.push(Diagnostic::in_file(
+                        ".warroom/mail",
+                        object,
+                        format!("mail sent, but: {e}"),
+                    )),
+                }
+            }
+            Err(error) => {
+                if let Err(e) = outbox::failed(root, &message, &error) {
+                    problems.push(Diagnostic::in_file(".warroom/outbox", object.clone(), e.to_string()));
+                }
+                problems.push(Diagnostic::in_file(
+                    ".warroom/outbox",
+                    object,
+                    format!("{error} (the message stays in the outbox and is retried on the next run)"),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// The formats to render: `--format` when given, else the report's.

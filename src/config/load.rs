@@ -16,8 +16,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostics, suggestion};
 use super::raw::{
-    Entry, RawAlert, RawBreakdown, RawCsvOptions, RawEngine, RawFunnel, RawKpi, RawProjectFile, RawReport,
-    RawReportFile, RawSource, RawStage, RawTable, RawTables, RawTargetMeasure, RawView,
+    Entry, RawAlert, RawBreakdown, RawCsvOptions, RawEmail, RawEngine, RawFunnel, RawKpi, RawProjectFile, RawReport,
+    RawReportFile, RawSmtp, RawSource, RawStage, RawTable, RawTables, RawTargetMeasure, RawView,
 };
 use super::source_file::{Location, SourceFile};
 
@@ -124,6 +124,7 @@ fn parse_project_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPro
         match key.get_ref().as_ref() {
             "sources" | "views" => w.catalog(key.get_ref(), value, &mut raw.catalog),
             "engine" => raw.engine = w.object::<RawEngine>(value, "engine"),
+            "smtp" => raw.smtp = w.object::<RawSmtp>(value, "smtp"),
             _ => {}
         }
     }
@@ -153,6 +154,7 @@ fn parse_report_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawRepo
             "funnels" => raw.funnels = w.entries(value, "funnels", RawFunnel::checked),
             "tables" => raw.tables = w.entries(value, "tables", RawTable::checked),
             "alerts" => raw.alerts = w.entries(value, "alerts", RawAlert::checked),
+            "email" => raw.email = w.object::<RawEmail>(value, "email"),
             _ => {}
         }
     }

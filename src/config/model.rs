@@ -20,6 +20,8 @@ pub struct Project {
     pub tables: IndexMap<String, TableDef>,
     /// `[engine]` settings.
     pub engine: EngineConfig,
+    /// `[smtp]`, when the project sends mail.
+    pub smtp: Option<SmtpConfig>,
     /// Reports by id (the file stem), in file-name order.
     pub reports: IndexMap<String, Report>,
 }
@@ -165,6 +167,8 @@ pub struct Report {
     pub table_queries: IndexMap<String, TableQuery>,
     /// Alert rules.
     pub alerts: IndexMap<String, Alert>,
+    /// `[email]`: recipients and send policy.
+    pub email: Option<EmailConfig>,
     /// Whether a problem was found in this report's definitions (or the
     /// shared ones): `run` skips it, `check` still plans its good parts.
     pub broken: bool,
@@ -428,4 +432,79 @@ pub struct Alert {
     pub severity: Severity,
     /// The text template; default: the id.
     pub message: Option<SqlText>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption (a local relay).
+    None,
+}
+
+/// `[smtp]`, checked.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Connection security.
+    pub tls: TlsMode,
+    /// Login name.
+    pub username: Option<String>,
+    /// Environment variable with the password.
+    pub password_env: Option<String>,
+    /// Sender mailbox.
+    pub from: String,
+    /// Per-command timeout.
+    pub timeout: std::time::Duration,
+}
+
+/// When a report is mailed (SPEC §2.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendPolicy {
+    /// When the results fingerprint differs from the last one mailed.
+    OnUpdate,
+    /// On every run.
+    Always,
+    /// `on_update`, while an alert at or above `min_severity` fires.
+    OnAlert,
+    /// When the set of firing instances at or above `min_severity` changes.
+    OnChange,
+}
+
+/// Files attached to a report's mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    /// report.md
+    Markdown,
+    /// report.html
+    Html,
+    /// results.json
+    Json,
+    /// One CSV per breakdown and table.
+    Csv,
+}
+
+/// `[email]`, checked.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Copies.
+    pub cc: Vec<String>,
+    /// Blind copies.
+    pub bcc: Vec<String>,
+    /// The subject template.
+    pub subject: SqlText,
+    /// When to mail.
+    pub send: SendPolicy,
+    /// Least severity that counts for `on_alert` / `on_change`.
+    pub min_severity: Severity,
+    /// Attachments.
+    pub attach: Vec<Attachment>,
 }

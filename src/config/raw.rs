@@ -42,11 +42,13 @@ pub struct RawProjectFile {
     pub catalog: RawTables,
     /// Query engine settings.
     pub engine: Option<RawEngine>,
+    /// The mail server.
+    pub smtp: Option<RawSmtp>,
 }
 
 impl RawProjectFile {
     /// The top-level keys `warroom.toml` may hold.
-    pub const KEYS: &[&str] = &["sources", "views", "engine"];
+    pub const KEYS: &[&str] = &["sources", "views", "engine", "smtp"];
 }
 
 /// `reports/<id>.toml`: one report.
@@ -66,6 +68,8 @@ pub struct RawReportFile {
     pub tables: Vec<Entry<RawTable>>,
     /// Rules that flag what needs attention.
     pub alerts: Vec<Entry<RawAlert>>,
+    /// Who gets the report by mail, and when.
+    pub email: Option<RawEmail>,
     /// Every KPI id written, including those whose settings did not parse,
     /// so references to them are not reported as unknown as well.
     pub declared_kpis: Vec<String>,
@@ -82,6 +86,7 @@ impl RawReportFile {
         "funnels",
         "tables",
         "alerts",
+        "email",
     ];
 }
 
@@ -311,4 +316,44 @@ pub struct RawAlert {
     pub severity: Option<Spanned<String>>,
     /// A minijinja template for the alert's text.
     pub message: Option<Spanned<String>>,
+}
+
+/// `[smtp]` in warroom.toml: how mail leaves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    /// The server's host name.
+    pub host: Spanned<String>,
+    /// The port; default by `tls`: 587, 465 or 25.
+    pub port: Option<Spanned<i64>>,
+    /// `starttls` (default), `tls` or `none`.
+    pub tls: Option<Spanned<String>>,
+    /// The login, if the server wants one.
+    pub username: Option<String>,
+    /// The environment variable holding the password (never the password).
+    pub password_env: Option<Spanned<String>>,
+    /// The sender, e.g. `War Room <reports@example.com>`.
+    pub from: Spanned<String>,
+    /// Seconds to wait for each SMTP command; default 30.
+    pub timeout_s: Option<Spanned<i64>>,
+}
+
+/// `[email]` in a report: who gets it and when.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    /// Recipients.
+    pub to: Vec<Spanned<String>>,
+    /// Copies.
+    pub cc: Option<Vec<Spanned<String>>>,
+    /// Blind copies.
+    pub bcc: Option<Vec<Spanned<String>>>,
+    /// A minijinja template over the results.
+    pub subject: Option<Spanned<String>>,
+    /// `on_update` (default), `always`, `on_alert` or `on_change`.
+    pub send: Option<Spanned<String>>,
+    /// The least severity `on_alert` and `on_change` count; default warning.
+    pub min_severity: Option<Spanned<String>>,
+    /// Attachments: any of `md`, `html`, `json`, `csv`.
+    pub attach: Option<Vec<Spanned<String>>>,
 }

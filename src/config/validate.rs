@@ -16,13 +16,13 @@ use toml::Spanned;
 use super::diagnostic::{Diagnostics, suggestion};
 use super::load::LoadedProject;
 use super::model::{
-    Alert, AlertSubject, Better, Breakdown, CsvOptions, EngineConfig, FileFormat, Funnel, Kpi, KpiDef, MeasureDef,
-    OutputFormat, Project, ROW_FIELDS, Report, Severity, SortKey, SourceDef, SqlText, Stage, TableDef, TableKind,
-    TableQuery, TargetDef, ValueFormat,
+    Alert, AlertSubject, Attachment, Better, Breakdown, CsvOptions, EmailConfig, EngineConfig, FileFormat, Funnel, Kpi,
+    KpiDef, MeasureDef, OutputFormat, Project, ROW_FIELDS, Report, SendPolicy, Severity, SmtpConfig, SortKey,
+    SourceDef, SqlText, Stage, TableDef, TableKind, TableQuery, TargetDef, TlsMode, ValueFormat,
 };
 use super::raw::{
-    Entry, RawAlert, RawBreakdown, RawFunnel, RawKpi, RawReport, RawSource, RawTable, RawTables, RawTarget,
-    RawTargetMeasure,
+    Entry, RawAlert, RawBreakdown, RawEmail, RawFunnel, RawKpi, RawReport, RawSmtp, RawSource, RawTable, RawTables,
+    RawTarget, RawTargetMeasure,
 };
 use super::source_file::{Location, SourceFile};
 use crate::engine::derived::DerivedExpr;
@@ -58,6 +58,16 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
             }
         }
     }
+    let smtp = loaded.project.as_ref().and_then(|project| {
+        let raw = project.raw.smtp.as_ref()?;
+        let mut v = Validator {
+            root,
+            file: &project.file,
+            diags,
+            rejected_tables: HashSet::new(),
+        };
+        v.smtp(raw)
+    });
     let shared_broken = diags.error_count() > before;
     let shared_rejected = shared_rejected_ids(&loaded, &shared);
     let mut reports = IndexMap::new();
@@ -85,6 +95,9 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
         v.funnels(&report.raw.funnels, &shared, &mut checked);
         v.table_queries(&report.raw.tables, &mut checked);
         v.alerts(&report.raw.alerts, &mut checked);
+        if let Some(email) = &report.raw.email {
+            checked.email = v.email(email);
+        }
         // Problems found while loading the file were recorded before this
         // loop; the file is broken if any of them points into it.
         let load_errors = diags
@@ -97,6 +110,7 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
         root: root.to_path_buf(),
         tables: shared,
         engine,
+        smtp,
         reports,
     }
 }
@@ -376,6 +390,7 @@ impl Validator<'_> {
             funnels: IndexMap::new(),
             table_queries: IndexMap::new(),
             alerts: IndexMap::new(),
+            email: None,
             broken: false,
         }
     }
@@ -1211,6 +1226,163 @@ impl Validator<'_> {
             }
         }
         ok
+    }
+}
+
+impl Validator<'_> {
+    fn smtp(&mut self, raw: &RawSmtp) -> Option<SmtpConfig> {
+        let tls = match &raw.tls {
+            Some(t) => self.choice(t, "smtp.tls", &["starttls", "tls", "none"], |s| match s {
+                "starttls" => Some(TlsMode::StartTls),
+                "tls" => Some(TlsMode::Tls),
+                "none" => Some(TlsMode::None),
+                _ => None,
+            })?,
+            None => TlsMode::StartTls,
+        };
+        let port = match &raw.port {
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    self.error(p.span(), "smtp.port", "the port must be between 1 and 65535");
+                    return None;
+                }
+            },
+            None => match tls {
+                TlsMode::StartTls => 587,
+                TlsMode::Tls => 465,
+                TlsMode::None => 25,
+            },
+        };
+        let from = self.mailbox(&raw.from, "smtp.from")?;
+        let timeout = match &raw.timeout_s {
+            Some(t) if !(1..=600).contains(t.get_ref()) => {
+                self.error(
+                    t.span(),
+                    "smtp.timeout_s",
+                    "the timeout must be between 1 and 600 seconds",
+                );
+                return None;
+            }
+            Some(t) => *t.get_ref() as u64,
+            None => 30,
+        };
+        if let Some(env) = &raw.password_env
+            && (env.get_ref().is_empty() || env.get_ref().contains(['=', ' ']))
+        {
+            self.error(
+                env.span(),
+                "smtp.password_env",
+                "password_env names an environment variable, e.g. WARROOM_SMTP_PASSWORD",
+            );
+            return None;
+        }
+        Some(SmtpConfig {
+            host: raw.host.get_ref().clone(),
+            port,
+            tls,
+            username: raw.username.clone(),
+            password_env: raw.password_env.as_ref().map(|e| e.get_ref().clone()),
+            from,
+            timeout: std::time::Duration::from_secs(timeout),
+        })
+    }
+
+    /// A mailbox like `Name <a@b.c>` or `a@b.c`.
+    fn mailbox(&mut self, value: &Spanned<String>, object: &str) -> Option<String> {
+        match value.get_ref().parse::<lettre::message::Mailbox>() {
+            Ok(_) => Some(value.get_ref().clone()),
+            Err(e) => {
+                self.error(
+                    value.span(),
+                    object,
+                    format!("`{}` is not a mail address: {e}", value.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    fn email(&mut self, raw: &RawEmail) -> Option<EmailConfig> {
+        let mut ok = true;
+        let mut list = |v: &mut Self, values: &[Spanned<String>], object: &str| -> Vec<String> {
+            values
+                .iter()
+                .filter_map(|m| {
+                    v.mailbox(m, object).or_else(|| {
+                        ok = false;
+                        None
+                    })
+                })
+                .collect()
+        };
+        let to = list(self, &raw.to, "email.to");
+        let cc = list(self, raw.cc.as_deref().unwrap_or_default(), "email.cc");
+        let bcc = list(self, raw.bcc.as_deref().unwrap_or_default(), "email.bcc");
+        if to.is_empty() && cc.is_empty() && bcc.is_empty() && ok {
+            self.error(0..0, "email.to", "a report's [email] needs at least one recipient");
+            ok = false;
+        }
+        let send = match &raw.send {
+            Some(s) => self.choice(
+                s,
+                "email.send",
+                &["on_update", "always", "on_alert", "on_change"],
+                |s| match s {
+                    "on_update" => Some(SendPolicy::OnUpdate),
+                    "always" => Some(SendPolicy::Always),
+                    "on_alert" => Some(SendPolicy::OnAlert),
+                    "on_change" => Some(SendPolicy::OnChange),
+                    _ => None,
+                },
+            ),
+            None => Some(SendPolicy::OnUpdate),
+        };
+        let min_severity = match &raw.min_severity {
+            Some(s) => self.choice(s, "email.min_severity", &Severity::NAMES, Severity::parse),
+            None => Some(Severity::Warning),
+        };
+        let mut attach = Vec::new();
+        for a in raw.attach.iter().flatten() {
+            match self.choice(a, "email.attach", &["md", "html", "json", "csv"], |s| match s {
+                "md" => Some(Attachment::Markdown),
+                "html" => Some(Attachment::Html),
+                "json" => Some(Attachment::Json),
+                "csv" => Some(Attachment::Csv),
+                _ => None,
+            }) {
+                Some(kind) if !attach.contains(&kind) => attach.push(kind),
+                Some(_) => {}
+                None => ok = false,
+            }
+        }
+        let subject = match &raw.subject {
+            Some(s) => {
+                let text = self.sql(s, "email.subject".into());
+                if let Err(e) = crate::alerts::expr::environment().template_from_str(&text.text) {
+                    self.diags.push(crate::alerts::evaluate::template_error(&e, &text));
+                    ok = false;
+                }
+                text
+            }
+            None => SqlText {
+                text: "{% if alerts %}[{{ alerts | length }} alerts] {% endif %}{{ title }} {{ period.label }}".into(),
+                location: self.at(0..0),
+                object: "email.subject".into(),
+            },
+        };
+        let (Some(send), Some(min_severity), true) = (send, min_severity, ok) else {
+            return None;
+        };
+        Some(EmailConfig {
+            to,
+            cc,
+            bcc,
+            subject,
+            send,
+            min_severity,
+            attach,
+        })
     }
 }
 

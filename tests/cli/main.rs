@@ -3,6 +3,7 @@
 mod differential;
 mod errors;
 mod kpis;
+mod mail;
 mod render;
 mod sample;
 mod sections;

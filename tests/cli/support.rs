@@ -60,6 +60,12 @@ impl Test {
     }
 
     pub fn run(&self) -> Output {
+        self.run_with_env(&[])
+    }
+
+    /// Runs with extra environment variables (and without the SMTP ones
+    /// of the calling environment).
+    pub fn run_with_env(&self, env: &[(&str, &str)]) -> Output {
         let mut args = self.args.clone();
         if args.first().is_some_and(|cmd| cmd == "run" || cmd == "check") {
             args.insert(1, "--project".into());
@@ -69,6 +75,9 @@ impl Test {
             .args(&args)
             .current_dir(self.dir.path())
             .env("RUST_LOG", "off")
+            .env_remove("WARROOM_SMTP_URL")
+            .env_remove("WARROOM_SMTP_CA_FILE")
+            .envs(env.iter().copied())
             .output()
             .expect("warroom runs");
         Output {
