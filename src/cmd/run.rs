@@ -139,8 +139,11 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         );
         for alert in &results.alerts {
             println!(
-                "  {:?} {:?} {}: {}",
-                alert.severity, alert.state, alert.key, alert.message
+                "  {} {} {}: {}",
+                alert.severity.name(),
+                format!("{:?}", alert.state).to_lowercase(),
+                alert.key,
+                alert.message
             );
         }
         Ok::<_, Vec<Diagnostic>>((failing, evaluation.warnings))

@@ -397,6 +397,11 @@ impl Severity {
     /// All names, least severe first.
     pub const NAMES: [&'static str; 3] = ["info", "warning", "critical"];
 
+    /// The name used in TOML and results.json.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
     /// Parses a severity name.
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name {
