@@ -274,12 +274,7 @@ pub fn evaluate(report: &Report, results: &Results) -> Outcome {
             }
             AlertSubject::Breakdown(id) => {
                 let breakdown = &json["breakdowns"][id];
-                let by: Vec<String> = breakdown["by"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|b| b.as_str().map(String::from))
-                    .collect();
+                let by = by_columns(breakdown);
                 breakdown["rows"]
                     .as_array()
                     .into_iter()
@@ -323,8 +318,18 @@ pub fn evaluate(report: &Report, results: &Results) -> Outcome {
     outcome
 }
 
-/// How a `by` value shows in an instance key.
-fn label_of(value: &Json) -> String {
+/// The `by` columns of a breakdown in results.json.
+pub fn by_columns(breakdown: &Json) -> Vec<String> {
+    breakdown["by"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str().map(String::from))
+        .collect()
+}
+
+/// How a `by` value shows in an instance key and its labels (`NULL` for null).
+pub fn label_of(value: &Json) -> String {
     match value {
         Json::Null => "NULL".into(),
         Json::String(s) => s.clone(),

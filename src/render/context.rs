@@ -4,6 +4,7 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::alerts::evaluate::{by_columns, label_of};
 use crate::alerts::state::State;
 use crate::results::Results;
 
@@ -15,12 +16,7 @@ pub fn render_context(results: &Results) -> Json {
     context["alerts"] = serde_json::to_value(&alerts).expect("alerts serialize");
     if let Some(breakdowns) = context["breakdowns"].as_object_mut() {
         for (id, breakdown) in breakdowns.iter_mut() {
-            let by: Vec<String> = breakdown["by"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|b| b.as_str().map(String::from))
-                .collect();
+            let by = by_columns(breakdown);
             let Some(rows) = breakdown["rows"].as_array_mut() else {
                 continue;
             };
@@ -29,14 +25,8 @@ pub fn render_context(results: &Results) -> Json {
                     .iter()
                     .filter(|a| a.state != State::Resolved && a.subject.get("breakdown") == Some(id))
                     .filter(|a| {
-                        by.iter().all(|column| {
-                            let label = a.labels.get(column).map(String::as_str);
-                            match &row[column] {
-                                Json::Null => label == Some("NULL"),
-                                Json::String(s) => label == Some(s.as_str()),
-                                other => label == Some(other.to_string().as_str()),
-                            }
-                        })
+                        by.iter()
+                            .all(|column| a.labels.get(column) == Some(&label_of(&row[column])))
                     })
                     .map(|a| a.severity)
                     .max();
