@@ -429,9 +429,7 @@ impl Validator<'_> {
         for name in &used {
             if !PLACEHOLDERS.contains(&name.as_str()) {
                 let hint = suggestion(name, PLACEHOLDERS);
-                let at = find_word(&text.text, name).unwrap_or(0);
-                let location = sql::sql_location(&text, 1, 1, 0);
-                let location = location.sub(at, at + name.len());
+                let location = word_location(&text, name);
                 self.diags
                     .error(&location, &text.object, format!("unknown placeholder `{name}`{hint}"));
                 return None;
@@ -704,8 +702,7 @@ impl Validator<'_> {
                 ok = false;
             } else if !declared.contains(&input) {
                 let hint = suggestion(input, declared.iter().copied());
-                let at = find_word(&text.text, input).unwrap_or(0);
-                let location = sql::sql_location(&text, 1, 1, 0).sub(at, at + input.len());
+                let location = word_location(&text, input);
                 self.diags
                     .error(&location, object, format!("unknown KPI `{input}`{hint}"));
                 ok = false;
@@ -1210,8 +1207,7 @@ impl Validator<'_> {
         for name in names {
             if let Err(message) = scope.check_name(&name) {
                 let root = name.split('.').next().unwrap_or(&name).to_string();
-                let at = find_word(&alert.when.text, &root).unwrap_or(0);
-                let location = sql::sql_location(&alert.when, 1, 1, 0).sub(at, at + root.len());
+                let location = word_location(&alert.when, &root);
                 self.diags.error(&location, &alert.when.object, message);
                 ok = false;
             }
@@ -1409,6 +1405,13 @@ pub fn derived_order(report: &Report) -> Vec<String> {
         visit(report, id, &mut seen, &mut order);
     }
     order
+}
+
+/// Where `word` is written inside a TOML string holding SQL or an
+/// expression (the whole string when the spelling differs).
+fn word_location(text: &SqlText, word: &str) -> Location {
+    let at = find_word(&text.text, word).unwrap_or(0);
+    sql::sql_location(text, 1, 1, 0).sub(at, at + word.len())
 }
 
 /// The byte offset of `word` in `text` where it is not part of a longer

@@ -41,19 +41,11 @@ pub(crate) async fn evaluate_breakdown(
     let mut plan = QueryPlan::default();
     for id in measure_leaves(report, &breakdown.kpis) {
         if let KpiDef::Measure(def) = &report.kpis[&id].def {
-            if def.stock {
-                plan.add_stock(SeriesKey::Kpi(id.clone()), def, needed.clone());
-            } else {
-                plan.add_flow(SeriesKey::Kpi(id.clone()), def, grain, true);
-            }
+            plan.add(SeriesKey::Kpi(id.clone()), def, grain, true, needed.clone());
         }
     }
     for (kpi, def) in &breakdown.targets {
-        if def.stock {
-            plan.add_stock(SeriesKey::Target(kpi.clone()), def, layout.trend.clone());
-        } else {
-            plan.add_flow(SeriesKey::Target(kpi.clone()), def, grain, false);
-        }
+        plan.add(SeriesKey::Target(kpi.clone()), def, grain, false, layout.trend.clone());
     }
     let periods = HashMap::from([(grain, needed.clone())]);
     let grouped = run_plan(tables, &plan, &periods, params, as_of, &breakdown.by, counter).await?;

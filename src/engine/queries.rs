@@ -95,8 +95,19 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// Adds a measure where it belongs: a stock to its table's stock query
+    /// (evaluated for `periods`), a flow to the query of its table, time
+    /// column and grain (cut at `as_of` when `capped`).
+    pub fn add(&mut self, key: SeriesKey, def: &MeasureDef, grain: Grain, capped: bool, periods: Vec<Period>) {
+        if def.stock {
+            self.add_stock(key, def, periods);
+        } else {
+            self.add_flow(key, def, grain, capped);
+        }
+    }
+
     /// Adds a flow measure to the query of its table, time column and grain.
-    pub fn add_flow(&mut self, key: SeriesKey, def: &MeasureDef, grain: Grain, capped: bool) {
+    fn add_flow(&mut self, key: SeriesKey, def: &MeasureDef, grain: Grain, capped: bool) {
         let (time, _) = def.time.as_ref().expect("flows have a time column");
         let found = self
             .flows
@@ -115,7 +126,7 @@ impl QueryPlan {
     }
 
     /// Adds a stock measure to its table's query.
-    pub fn add_stock(&mut self, key: SeriesKey, def: &MeasureDef, periods: Vec<Period>) {
+    fn add_stock(&mut self, key: SeriesKey, def: &MeasureDef, periods: Vec<Period>) {
         match self.stocks.iter_mut().find(|q| q.table == def.table) {
             Some(query) => query.members.push((key, def.clone(), periods)),
             None => self.stocks.push(StockQuery {

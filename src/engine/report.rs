@@ -20,7 +20,7 @@ use super::table_queries::evaluate_table;
 use super::tables::{ReportTables, SharedSources};
 use crate::alerts::evaluate::Outcome;
 use crate::config::diagnostic::Diagnostic;
-use crate::config::model::{Kpi, KpiDef, MeasureDef, Project, Report, TargetDef};
+use crate::config::model::{Kpi, KpiDef, Project, Report, TargetDef};
 use crate::config::validate::derived_order;
 use crate::period::{Grain, Period, PeriodMode};
 use crate::results::{Explain, KpiResult, Results, SCHEMA_VERSION, TrendPoint};
@@ -116,18 +116,10 @@ pub async fn evaluate_report(
     for kpi in report.kpis.values() {
         let layout = &layouts[&kpi.grain];
         if let KpiDef::Measure(def) = &kpi.def {
-            add(
-                &mut plan,
-                SeriesKey::Kpi(kpi.id.clone()),
-                def,
-                kpi.grain,
-                true,
-                layout.all(),
-            );
+            plan.add(SeriesKey::Kpi(kpi.id.clone()), def, kpi.grain, true, layout.all());
         }
         if let Some(TargetDef::Measure(def)) = &kpi.target {
-            add(
-                &mut plan,
+            plan.add(
                 SeriesKey::Target(kpi.id.clone()),
                 def,
                 kpi.grain,
@@ -221,14 +213,6 @@ pub async fn evaluate_report(
         warnings,
         queries: counter.get(),
     })
-}
-
-fn add(plan: &mut QueryPlan, key: SeriesKey, def: &MeasureDef, grain: Grain, capped: bool, periods: Vec<Period>) {
-    if def.stock {
-        plan.add_stock(key, def, periods);
-    } else {
-        plan.add_flow(key, def, grain, capped);
-    }
 }
 
 /// The (table, time column, filter) whose latest date sets `as_of`; a
