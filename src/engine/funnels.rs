@@ -39,11 +39,7 @@ pub async fn evaluate_funnel(
         sql::push_filter(&mut e, filter, &is_agg);
         e.to_string()
     };
-    let stage_filters: Vec<sql::Expr> = funnel
-        .stages
-        .iter()
-        .map(|s| sql::nested(sql::parse_expr(&s.filter.text).expect("validated")))
-        .collect();
+    let stage_filters = stage_filters(funnel);
     let mut columns = Vec::new();
     for (i, filter) in stage_filters.iter().enumerate() {
         columns.push(format!("{} AS \"n{i}\"", with_filter(&funnel.count.text, filter)));
@@ -51,7 +47,7 @@ pub async fn evaluate_funnel(
             columns.push(format!("{} AS \"v{i}\"", with_filter(&value.text, filter)));
         }
         if i > 0 {
-            let outside = sql::and(filter.clone(), sql::not(stage_filters[i - 1].clone()));
+            let outside = skipped_previous(&stage_filters, i);
             columns.push(format!("{} AS \"x{i}\"", with_filter("COUNT(*)", &outside)));
         }
     }
@@ -124,21 +120,9 @@ pub async fn overflowing_stages(
     if funnel.stages.len() < 2 {
         return Ok(Vec::new());
     }
-    let filters: Vec<sql::Expr> = funnel
-        .stages
-        .iter()
-        .map(|s| sql::nested(sql::parse_expr(&s.filter.text).expect("validated")))
-        .collect();
-    let columns: Vec<String> = filters
-        .windows(2)
-        .enumerate()
-        .map(|(i, pair)| {
-            format!(
-                "COUNT(*) FILTER (WHERE {}) AS \"x{}\"",
-                sql::and(pair[1].clone(), sql::not(pair[0].clone())),
-                i + 1
-            )
-        })
+    let filters = stage_filters(funnel);
+    let columns: Vec<String> = (1..filters.len())
+        .map(|i| format!("COUNT(*) FILTER (WHERE {}) AS \"x{i}\"", skipped_previous(&filters, i)))
         .collect();
     let text = format!("SELECT {} FROM {}", columns.join(", "), quote(&funnel.table));
     let batches = execute_query(tables, &funnel.table, &text, HashMap::new(), counter).await?;
@@ -155,6 +139,20 @@ pub async fn overflowing_stages(
         }
     }
     Ok(out)
+}
+
+/// Each stage's filter, parenthesized.
+fn stage_filters(funnel: &Funnel) -> Vec<sql::Expr> {
+    funnel
+        .stages
+        .iter()
+        .map(|s| sql::nested(sql::parse_expr(&s.filter.text).expect("validated")))
+        .collect()
+}
+
+/// Rows in stage `i` but not in the stage before it.
+fn skipped_previous(filters: &[sql::Expr], i: usize) -> sql::Expr {
+    sql::and(filters[i].clone(), sql::not(filters[i - 1].clone()))
 }
 
 /// The warning for a stage whose step rate can exceed 1.
