@@ -3,18 +3,20 @@
 
 use std::process::ExitCode;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
+use datafusion::execution::session_state::SessionState;
 
 use super::{exit_code, print_problems, start_engine};
 use crate::cli::ProjectArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::load_project;
+use crate::config::model::{Project, Report};
 use crate::engine::check::check_report;
 use crate::engine::funnels::{overflow_warning, overflowing_stages};
 use crate::engine::params::Params;
 use crate::engine::queries::QueryCounter;
 use crate::engine::sources::clean_message;
-use crate::engine::tables::ReportTables;
+use crate::engine::tables::{ReportTables, SharedSources};
 use crate::period::Period;
 use crate::render::Renderer;
 
@@ -32,43 +34,57 @@ pub async fn check(args: &ProjectArgs) -> ExitCode {
     let mut kpis = 0;
     for report in project.reports.values() {
         kpis += report.kpis.len();
-        problems.extend(renderer.check(report));
-        match ReportTables::new(&state, &project, &shared, report).await {
-            Ok(mut tables) => {
-                // Views with placeholders plan with today's dates bound.
-                let params = Params::for_period(Period::containing(report.grain, today), today);
-                let mut view_problems = Vec::new();
-                tables.register_views(Some(&params), &mut view_problems).await;
-                problems.extend(view_problems);
-                let report_problems = check_report(&tables, report).await;
-                if report_problems.is_empty() {
-                    // Only a funnel that plans can be run to see whether a
-                    // step rate can exceed 1 on the data.
-                    for funnel in report.funnels.values() {
-                        match overflowing_stages(&tables, funnel, &QueryCounter::default()).await {
-                            Ok(stages) => {
-                                problems.extend(stages.iter().filter_map(|stage| overflow_warning(funnel, stage)))
-                            }
-                            Err(e) => problems.push(Diagnostic::at(
-                                &funnel.count.location,
-                                format!("funnels.{}", funnel.id),
-                                clean_message(&e.error),
-                            )),
-                        }
-                    }
-                }
-                problems.extend(report_problems);
-            }
-            Err(report_problems) => problems.extend(
-                report_problems
-                    .into_iter()
-                    .filter(|p| !p.message.starts_with("shared source `")),
-            ),
-        }
+        problems.extend(report_problems(&state, &project, &shared, &renderer, report, today).await);
     }
     print_problems(&problems);
     if !problems.iter().any(Diagnostic::is_error) {
         println!("checked {} reports, {kpis} KPIs: no problems", project.reports.len());
     }
     exit_code(&problems)
+}
+
+/// Every problem of one report beyond what loading found: its templates,
+/// its views, and its SQL planned against the sources' schemas (and
+/// funnels whose step rates can exceed 1 on the data, as warnings).
+pub async fn report_problems(
+    state: &SessionState,
+    project: &Project,
+    shared: &SharedSources,
+    renderer: &Renderer,
+    report: &Report,
+    today: NaiveDate,
+) -> Vec<Diagnostic> {
+    let mut problems = renderer.check(report);
+    match ReportTables::new(state, project, shared, report).await {
+        Ok(mut tables) => {
+            // Views with placeholders plan with today's dates bound.
+            let params = Params::for_period(Period::containing(report.grain, today), today);
+            tables.register_views(Some(&params), &mut problems).await;
+            let report_problems = check_report(&tables, report).await;
+            if report_problems.is_empty() {
+                // Only a funnel that plans can be run to see whether a
+                // step rate can exceed 1 on the data.
+                for funnel in report.funnels.values() {
+                    match overflowing_stages(&tables, funnel, &QueryCounter::default()).await {
+                        Ok(stages) => {
+                            problems.extend(stages.iter().filter_map(|stage| overflow_warning(funnel, stage)))
+                        }
+                        Err(e) => problems.push(Diagnostic::at(
+                            &funnel.count.location,
+                            format!("funnels.{}", funnel.id),
+                            clean_message(&e.error),
+                        )),
+                    }
+                }
+            }
+            problems.extend(report_problems);
+        }
+        // A shared source that failed to load is reported once, by the caller.
+        Err(report_problems) => problems.extend(
+            report_problems
+                .into_iter()
+                .filter(|p| !p.message.starts_with("shared source `")),
+        ),
+    }
+    problems
 }

@@ -1,26 +1,20 @@
 //! `warroom run`: evaluate reports and write `out/<report>/`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::Utc;
+use futures::future::join_all;
 
 use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, print_problems, start_engine};
-use crate::alerts::state::{self as alert_state, State};
 use crate::cli::RunArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
 use crate::config::load_project;
-use crate::config::model::{EmailConfig, OutputFormat, Report, Severity};
-use crate::deliver::compose::compose;
-use crate::deliver::fingerprint::fingerprint;
-use crate::deliver::outbox;
-use crate::deliver::policy::{self, MailLog};
-use crate::deliver::smtp::{self, Connection};
-use crate::engine::report::evaluate_report;
-use crate::output::write_report_outputs;
-use crate::render::context::render_context;
-use crate::render::{Renderer, extension};
-use crate::results::Results;
+use crate::config::model::{OutputFormat, Severity};
+use crate::deliver::dispatch::{Which, deliver};
+use crate::deliver::smtp;
+use crate::lock::ProjectLock;
+use crate::pipeline::{MailMode, Mailed, Pass, ReportDone};
+use crate::render::Renderer;
 
 /// Runs `warroom run`.
 pub async fn run(args: &RunArgs) -> ExitCode {
@@ -68,92 +62,42 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         .as_ref()
         .and_then(|c| c.from.clone())
         .or_else(|| project.smtp.as_ref().map(|s| s.from.clone()));
-    let jobs = selected.map(|report| async {
-        let started = std::time::Instant::now();
-        let mut evaluation = evaluate_report(&state, &project, &shared, report, args.as_of, today).await?;
-        let store_path = alert_state::store_path(root, &report.id);
-        let store = alert_state::load(&store_path).map_err(|e| {
-            vec![Diagnostic::in_file(
-                store_path.display().to_string(),
-                format!("report {}", report.id),
-                format!("cannot read alert states: {e}"),
-            )]
-        })?;
-        let (entries, next_store) = alert_state::transition(&store, &evaluation.alerts, evaluation.results.as_of);
-        evaluation.results.alerts = entries;
-        let mut files = vec![(
-            "results.json".to_string(),
-            serde_json::to_vec_pretty(&evaluation.results).expect("results serialize"),
-        )];
-        let context = render_context(&evaluation.results);
-        for format in formats_for(report, args.format.as_deref()) {
-            let text = renderer.render(report, format, &context).map_err(|e| vec![e])?;
-            files.push((format!("report.{}", extension(format)), text.into_bytes()));
+    let mail = match (&args.dry_run_mail, args.send) {
+        (Some(dir), _) => MailMode::DryRun(dir.clone()),
+        (None, true) => MailMode::Queue,
+        (None, false) => MailMode::Off,
+    };
+    let pass = Pass {
+        state: &state,
+        project: &project,
+        shared: &shared,
+        renderer: &renderer,
+        as_of: args.as_of,
+        today,
+        out_dir: &out_dir,
+        formats: args.format.as_deref().map(formats),
+        mail,
+        sender,
+    };
+    let _lock = match tokio::task::block_in_place(|| {
+        ProjectLock::acquire(root, || {
+            eprintln!("waiting for another warroom run or watch on this project to finish…")
+        })
+    }) {
+        Ok(lock) => lock,
+        Err(e) => {
+            problems.push(Diagnostic::in_file(".warroom/lock", "project lock", e.to_string()));
+            print_problems(&problems);
+            return exit_code(&problems);
         }
-        let written = write_report_outputs(&out_dir, &report.id, &files).map_err(|e| {
-            vec![Diagnostic::in_file(
-                out_dir.join(&report.id).display().to_string(),
-                format!("report {}", report.id),
-                format!("cannot write outputs: {e}"),
-            )]
-        })?;
-        if let Some(next) = next_store {
-            alert_state::save(&store_path, &next).map_err(|e| {
-                vec![Diagnostic::in_file(
-                    store_path.display().to_string(),
-                    format!("report {}", report.id),
-                    format!("cannot write alert states: {e}"),
-                )]
-            })?;
-        }
-        let results = &evaluation.results;
-        if let Some(email) = &report.email
-            && (args.send || args.dry_run_mail.is_some())
-        {
-            mail_report(
-                root,
-                &renderer,
-                report,
-                email,
-                results,
-                &context,
-                sender.as_deref(),
-                args,
-            )?;
-        }
-        let failing = fail_on.is_some_and(|level| {
-            results
-                .alerts
-                .iter()
-                .any(|a| a.state != State::Resolved && a.severity >= level)
-        });
-        println!(
-            "{}: {} as of {}, {} KPIs, {} queries, {:.0?} → {}",
-            report.id,
-            results.period.label,
-            results.as_of,
-            results.kpis.len(),
-            evaluation.queries,
-            started.elapsed(),
-            written.display()
-        );
-        for alert in &results.alerts {
-            println!(
-                "  {} {} {}: {}",
-                alert.severity.name(),
-                format!("{:?}", alert.state).to_lowercase(),
-                alert.key,
-                alert.message
-            );
-        }
-        Ok::<_, Vec<Diagnostic>>((failing, evaluation.warnings))
-    });
+    };
     let mut reached = false;
-    for result in futures::future::join_all(jobs).await {
+    for (report, result) in selected.clone().zip(join_all(selected.map(|r| pass.report(r))).await) {
         match result {
-            Ok((failing, warnings)) => {
-                reached |= failing;
-                problems.extend(warnings);
+            Ok(done) => {
+                print_done(&report.id, &done);
+                reached |= fail_on.is_some_and(|level| done.firing().any(|a| a.severity >= level));
+                problems.extend(done.warnings);
             }
             Err(report_problems) => problems.extend(
                 report_problems
@@ -163,7 +107,22 @@ pub async fn run(args: &RunArgs) -> ExitCode {
         }
     }
     if let Some(connection) = &connection {
-        problems.extend(deliver_outbox(root, connection).await);
+        let delivery = deliver(root, connection, Which::All).await;
+        for message in &delivery.sent {
+            println!(
+                "  mail: {} sent to {}",
+                message.message_id,
+                message.recipients.join(", ")
+            );
+        }
+        for (message, error) in delivery.failed {
+            problems.push(Diagnostic::in_file(
+                ".warroom/outbox",
+                format!("report {}", message.report),
+                format!("{error} (the message stays in the outbox and is retried on the next run)"),
+            ));
+        }
+        problems.extend(delivery.problems);
     }
     print_problems(&problems);
     // A configuration or data error (exit 1) wins over --fail-on (exit 3).
@@ -177,117 +136,42 @@ pub async fn run(args: &RunArgs) -> ExitCode {
     exit_code(&problems)
 }
 
-/// Queues (with `--send`) or writes as .eml (with `--dry-run-mail`) the
-/// report's mail when its send policy says so.
-#[allow(clippy::too_many_arguments)]
-fn mail_report(
-    root: &Path,
-    renderer: &Renderer,
-    report: &Report,
-    email: &EmailConfig,
-    results: &Results,
-    context: &serde_json::Value,
-    sender: Option<&str>,
-    args: &RunArgs,
-) -> Result<(), Vec<Diagnostic>> {
-    let problem = |message: String| {
-        vec![Diagnostic::in_file(
-            report.location.file.path.clone(),
-            format!("report {}", report.id),
-            message,
-        )]
-    };
-    let fingerprint = fingerprint(results);
-    let log = policy::load(&policy::log_path(root, &report.id))
-        .map_err(|e| problem(format!("cannot read the mail log: {e}")))?;
-    if !policy::should_send(email, &log, &fingerprint, results) {
-        return Ok(());
+/// Prints a report's summary line and its alerts.
+fn print_done(id: &str, done: &ReportDone) {
+    let results = &done.results;
+    println!(
+        "{id}: {} as of {}, {} KPIs, {} queries, {:.0?} → {}",
+        results.period.label,
+        results.as_of,
+        results.kpis.len(),
+        done.queries,
+        done.elapsed,
+        done.written.display()
+    );
+    for alert in &results.alerts {
+        println!(
+            "  {} {} {}: {}",
+            alert.severity.name(),
+            format!("{:?}", alert.state).to_lowercase(),
+            alert.key,
+            alert.message
+        );
     }
-    let from = sender.unwrap_or("warroom <warroom@localhost>");
-    let queued = compose(renderer, report, email, results, context, &fingerprint, from).map_err(|e| vec![e])?;
-    if let Some(dir) = &args.dry_run_mail {
-        let path = dir.join(format!("{}.eml", report.id));
-        crate::state::write_atomic(&path, queued.message.as_bytes())
-            .map_err(|e| problem(format!("cannot write {}: {e}", path.display())))?;
+    if let Mailed::DryRun(path) = &done.mailed {
         println!("  mail: {} (dry run)", path.display());
-    } else {
-        outbox::enqueue(root, queued).map_err(|e| problem(format!("cannot queue the mail: {e}")))?;
     }
-    Ok(())
 }
 
-/// Sends every queued message; an accepted one leaves the outbox and is
-/// recorded in the mail log, a failed one stays for the next try.
-async fn deliver_outbox(root: &Path, connection: &Connection) -> Vec<Diagnostic> {
-    let mut problems = Vec::new();
-    let queued = match outbox::pending(root) {
-        Ok(q) => q,
-        Err(e) => return vec![Diagnostic::in_file(".warroom/outbox", "outbox", e.to_string())],
-    };
-    for message in queued {
-        let sent = {
-            let (connection, message) = (connection.clone(), message.clone());
-            tokio::task::spawn_blocking(move || {
-                smtp::send(
-                    &connection,
-                    &message.from,
-                    &message.recipients,
-                    message.message.as_bytes(),
-                )
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
-        };
-        let object = format!("report {}", message.report);
-        match sent {
-            Ok(()) => {
-                let log = MailLog {
-                    fingerprint: Some(message.fingerprint.clone()),
-                    firing: message.firing.clone(),
-                };
-                let recorded = crate::state::write_json(&policy::log_path(root, &message.report), &log)
-                    .and_then(|()| outbox::delivered(root, &message.report));
-                match recorded {
-                    Ok(()) => println!(
-                        "  mail: {} sent to {}",
-                        message.message_id,
-                        message.recipients.join(", ")
-                    ),
-                    Err(e) => problems.push(Diagnostic::in_file(
-                        ".warroom/mail",
-                        object,
-                        format!("mail sent, but: {e}"),
-                    )),
-                }
+/// `--format` names as formats.
+fn formats(names: &[String]) -> Vec<OutputFormat> {
+    names
+        .iter()
+        .map(|n| {
+            if n == "html" {
+                OutputFormat::Html
+            } else {
+                OutputFormat::Markdown
             }
-            Err(error) => {
-                if let Err(e) = outbox::failed(root, &message, &error) {
-                    problems.push(Diagnostic::in_file(".warroom/outbox", object.clone(), e.to_string()));
-                }
-                problems.push(Diagnostic::in_file(
-                    ".warroom/outbox",
-                    object,
-                    format!("{error} (the message stays in the outbox and is retried on the next run)"),
-                ));
-            }
-        }
-    }
-    problems
-}
-
-/// The formats to render: `--format` when given, else the report's.
-fn formats_for(report: &Report, cli: Option<&[String]>) -> Vec<OutputFormat> {
-    match cli {
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                if n == "html" {
-                    OutputFormat::Html
-                } else {
-                    OutputFormat::Markdown
-                }
-            })
-            .collect(),
-        None => report.formats.clone(),
-    }
+        })
+        .collect()
 }

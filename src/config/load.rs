@@ -17,7 +17,7 @@ use toml::de::{DeTable, DeValue};
 use super::diagnostic::{Diagnostics, suggestion};
 use super::raw::{
     Entry, RawAlert, RawBreakdown, RawCsvOptions, RawEmail, RawEngine, RawFunnel, RawKpi, RawProjectFile, RawReport,
-    RawReportFile, RawSmtp, RawSource, RawStage, RawTable, RawTables, RawTargetMeasure, RawView,
+    RawReportFile, RawSmtp, RawSource, RawStage, RawTable, RawTables, RawTargetMeasure, RawView, RawWatch,
 };
 use super::source_file::{Location, SourceFile};
 
@@ -125,6 +125,7 @@ fn parse_project_file(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPro
             "sources" | "views" => w.catalog(key.get_ref(), value, &mut raw.catalog),
             "engine" => raw.engine = w.object::<RawEngine>(value, "engine"),
             "smtp" => raw.smtp = w.object::<RawSmtp>(value, "smtp"),
+            "watch" => raw.watch = w.object::<RawWatch>(value, "watch"),
             _ => {}
         }
     }

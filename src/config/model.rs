@@ -3,6 +3,7 @@
 //! every enum value is known, derived KPIs form no cycle.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use indexmap::IndexMap;
@@ -22,6 +23,8 @@ pub struct Project {
     pub engine: EngineConfig,
     /// `[smtp]`, when the project sends mail.
     pub smtp: Option<SmtpConfig>,
+    /// `[watch]` settings.
+    pub watch: WatchConfig,
     /// Reports by id (the file stem), in file-name order.
     pub reports: IndexMap<String, Report>,
 }
@@ -31,6 +34,29 @@ pub struct Project {
 pub struct EngineConfig {
     /// Memory pool size in bytes; unlimited when `None`.
     pub memory_limit: Option<usize>,
+}
+
+/// `[watch]` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchConfig {
+    /// Folders or files watched for data, relative to the project root;
+    /// `None`: the folder of every source.
+    pub paths: Option<Vec<PathBuf>>,
+    /// How long a file must stay unchanged to count as landed, and how long
+    /// the folders must be quiet before a run.
+    pub debounce: Duration,
+    /// The longest a landed change waits for quiet before a run anyway.
+    pub max_wait: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            paths: None,
+            debounce: Duration::from_millis(1500),
+            max_wait: Duration::from_millis(10_000),
+        }
+    }
 }
 
 /// A source or a view: something SQL can select from.

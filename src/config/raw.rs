@@ -44,11 +44,13 @@ pub struct RawProjectFile {
     pub engine: Option<RawEngine>,
     /// The mail server.
     pub smtp: Option<RawSmtp>,
+    /// What `warroom watch` watches and how long it waits.
+    pub watch: Option<RawWatch>,
 }
 
 impl RawProjectFile {
     /// The top-level keys `warroom.toml` may hold.
-    pub const KEYS: &[&str] = &["sources", "views", "engine", "smtp"];
+    pub const KEYS: &[&str] = &["sources", "views", "engine", "smtp", "watch"];
 }
 
 /// `reports/<id>.toml`: one report.
@@ -96,6 +98,20 @@ impl RawReportFile {
 pub struct RawEngine {
     /// Memory pool size, e.g. `"2GB"`; queries spill to disk beyond it.
     pub memory_limit: Option<Spanned<String>>,
+}
+
+/// `[watch]`: how `warroom watch` notices landed data.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    /// Folders or files to watch, relative to the project; default: the
+    /// folder of every source.
+    pub paths: Option<Vec<Spanned<String>>>,
+    /// How long a file's size and mtime must stay the same before it counts,
+    /// and how long the folders must be quiet before a run starts.
+    pub debounce_ms: Option<Spanned<i64>>,
+    /// The longest a landed change waits for quiet before a run starts anyway.
+    pub max_wait_ms: Option<Spanned<i64>>,
 }
 
 /// `[sources.<id>]`: files DataFusion reads as one table.

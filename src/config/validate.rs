@@ -6,8 +6,9 @@
 //! so `run` skips it, while `check` still plans the SQL of its good objects.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use indexmap::IndexMap;
@@ -18,11 +19,11 @@ use super::load::LoadedProject;
 use super::model::{
     Alert, AlertSubject, Attachment, Better, Breakdown, CsvOptions, EmailConfig, EngineConfig, FileFormat, Funnel, Kpi,
     KpiDef, MeasureDef, OutputFormat, Project, ROW_FIELDS, Report, SendPolicy, Severity, SmtpConfig, SortKey,
-    SourceDef, SqlText, Stage, TableDef, TableKind, TableQuery, TargetDef, TlsMode, ValueFormat,
+    SourceDef, SqlText, Stage, TableDef, TableKind, TableQuery, TargetDef, TlsMode, ValueFormat, WatchConfig,
 };
 use super::raw::{
     Entry, RawAlert, RawBreakdown, RawEmail, RawFunnel, RawKpi, RawReport, RawSmtp, RawSource, RawTable, RawTables,
-    RawTarget, RawTargetMeasure,
+    RawTarget, RawTargetMeasure, RawWatch,
 };
 use super::source_file::{Location, SourceFile};
 use crate::engine::derived::DerivedExpr;
@@ -68,6 +69,15 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
         };
         v.smtp(raw)
     });
+    let watch = loaded.project.as_ref().map_or_else(WatchConfig::default, |project| {
+        let mut v = Validator {
+            root,
+            file: &project.file,
+            diags,
+            rejected_tables: HashSet::new(),
+        };
+        project.raw.watch.as_ref().map_or_else(WatchConfig::default, |raw| v.watch(raw))
+    });
     let shared_broken = diags.error_count() > before;
     let shared_rejected = shared_rejected_ids(&loaded, &shared);
     let mut reports = IndexMap::new();
@@ -111,6 +121,7 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
         tables: shared,
         engine,
         smtp,
+        watch,
         reports,
     }
 }
@@ -1226,6 +1237,51 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
+    /// `[watch]`: existing paths, a positive debounce, and a maximum wait no
+    /// shorter than it.
+    fn watch(&mut self, raw: &RawWatch) -> WatchConfig {
+        let mut config = WatchConfig::default();
+        if let Some(paths) = &raw.paths {
+            let mut found = Vec::new();
+            for path in paths {
+                if self.root.join(path.get_ref()).exists() {
+                    found.push(PathBuf::from(path.get_ref()));
+                } else {
+                    self.error(
+                        path.span(),
+                        "watch.paths",
+                        format!("`{}` does not exist in the project", path.get_ref()),
+                    );
+                }
+            }
+            config.paths = Some(found);
+        }
+        let mut millis = |value: &Option<Spanned<i64>>, object: &str, least: u64| {
+            let value = value.as_ref()?;
+            match u64::try_from(*value.get_ref()) {
+                Ok(ms) if (least..=3_600_000).contains(&ms) => Some((Duration::from_millis(ms), value.span())),
+                _ => {
+                    self.error(
+                        value.span(),
+                        object,
+                        format!("must be between {least} and 3600000 milliseconds"),
+                    );
+                    None
+                }
+            }
+        };
+        if let Some((debounce, _)) = millis(&raw.debounce_ms, "watch.debounce_ms", 10) {
+            config.debounce = debounce;
+        }
+        if let Some((max_wait, span)) = millis(&raw.max_wait_ms, "watch.max_wait_ms", 10) {
+            config.max_wait = max_wait;
+            if max_wait < config.debounce {
+                self.error(span, "watch.max_wait_ms", "must not be shorter than `debounce_ms`");
+            }
+        }
+        config
+    }
+
     fn smtp(&mut self, raw: &RawSmtp) -> Option<SmtpConfig> {
         let tls = match &raw.tls {
             Some(t) => self.choice(t, "smtp.tls", &["starttls", "tls", "none"], |s| match s {

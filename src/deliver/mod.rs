@@ -3,6 +3,7 @@
 //! doubling a message ([`outbox`], [`smtp`]).
 
 pub mod compose;
+pub mod dispatch;
 pub mod fingerprint;
 pub mod message;
 pub mod outbox;
