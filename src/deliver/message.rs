@@ -4,8 +4,8 @@
 //! Message-ID so a resend after a crash can be deduplicated downstream.
 
 use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment as AttachmentPart, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment as AttachmentPart, Body, Mailbox, MultiPart, SinglePart};
 use serde_json::Value as Json;
 
 use crate::render::email::EmailBody;
@@ -73,7 +73,12 @@ pub fn build(mail: &Mail) -> Result<Message, String> {
         let mut mixed = MultiPart::mixed().multipart(alternative);
         for (name, content_type, bytes) in &mail.attachments {
             let content_type = ContentType::parse(content_type).map_err(|e| e.to_string())?;
-            mixed = mixed.singlepart(AttachmentPart::new(name.clone()).body(bytes.clone(), content_type));
+            // Base64 keeps a file byte for byte: lettre sends ASCII bytes
+            // as 7bit without turning LF into CRLF, which servers refuse as
+            // one over-long line.
+            let body = Body::new_with_encoding(bytes.clone(), ContentTransferEncoding::Base64)
+                .map_err(|_| format!("cannot encode the attachment {name}"))?;
+            mixed = mixed.singlepart(AttachmentPart::new(name.clone()).body(body, content_type));
         }
         mixed
     };
