@@ -22,6 +22,8 @@ pub enum Command {
     Run(RunArgs),
     /// Validate every file and plan every SQL text without running reports.
     Check(ProjectArgs),
+    /// Run once, then re-run the reports whose data or definitions change.
+    Watch(WatchArgs),
     /// Scaffold a small working project in DIR.
     Init {
         /// The folder to create (must be empty or missing).
@@ -63,4 +65,28 @@ pub struct RunArgs {
     /// Exit with code 3 when a new or ongoing alert at or above this severity fires.
     #[arg(long, value_name = "SEVERITY", value_parser = ["info", "warning", "critical"])]
     pub fail_on: Option<String>,
+}
+
+/// Options of `warroom watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Reports to keep up to date (ids); default: all.
+    pub reports: Vec<String>,
+    /// The project folder.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Output folder; default: out/ in the project.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Mail each report by its `[email]` policy, through `.warroom/outbox/`,
+    /// and retry what the outbox holds when it is due.
+    #[arg(long)]
+    pub send: bool,
+    /// Formats to render besides results.json (default: the report's `formats`).
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',', value_parser = ["html", "md"])]
+    pub format: Option<Vec<String>>,
+    /// Compare the folders every half debounce window instead of relying on
+    /// change notification (network and container file systems).
+    #[arg(long)]
+    pub poll: bool,
 }

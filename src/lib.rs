@@ -18,3 +18,4 @@ pub mod pipeline;
 pub mod render;
 pub mod results;
 pub mod state;
+pub mod watch;

@@ -67,9 +67,15 @@ mod tests {
             let _second = ProjectLock::acquire(&root, || waited.set(true)).unwrap();
             tx.send(waited.get()).unwrap();
         });
-        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "the lock was not exclusive");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the lock was not exclusive"
+        );
         drop(first);
-        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "the waiter was not told");
+        assert!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            "the waiter was not told"
+        );
         waiter.join().unwrap();
     }
 

@@ -34,7 +34,8 @@ pub async fn check(args: &ProjectArgs) -> ExitCode {
     let mut kpis = 0;
     for report in project.reports.values() {
         kpis += report.kpis.len();
-        problems.extend(report_problems(&state, &project, &shared, &renderer, report, today).await);
+        problems.extend(renderer.check(report));
+        problems.extend(report_problems(&state, &project, &shared, report, today).await);
     }
     print_problems(&problems);
     if !problems.iter().any(Diagnostic::is_error) {
@@ -43,18 +44,17 @@ pub async fn check(args: &ProjectArgs) -> ExitCode {
     exit_code(&problems)
 }
 
-/// Every problem of one report beyond what loading found: its templates,
-/// its views, and its SQL planned against the sources' schemas (and
-/// funnels whose step rates can exceed 1 on the data, as warnings).
+/// Every problem of one report's SQL beyond what loading found: its views
+/// and its SQL planned against the sources' schemas (and funnels whose
+/// step rates can exceed 1 on the data, as warnings).
 pub async fn report_problems(
     state: &SessionState,
     project: &Project,
     shared: &SharedSources,
-    renderer: &Renderer,
     report: &Report,
     today: NaiveDate,
 ) -> Vec<Diagnostic> {
-    let mut problems = renderer.check(report);
+    let mut problems = Vec::new();
     match ReportTables::new(state, project, shared, report).await {
         Ok(mut tables) => {
             // Views with placeholders plan with today's dates bound.

@@ -3,13 +3,14 @@
 pub mod check;
 pub mod init;
 pub mod run;
+pub mod watch;
 
 use std::process::ExitCode;
 
 use datafusion::execution::session_state::SessionState;
 
 use crate::config::diagnostic::Diagnostic;
-use crate::config::model::Project;
+use crate::config::model::{OutputFormat, Project};
 use crate::engine::session::base_state;
 use crate::engine::tables::SharedSources;
 
@@ -61,4 +62,18 @@ pub async fn start_engine(project: &Project, problems: &mut Vec<Diagnostic>) -> 
     let shared = SharedSources::load(&state, project).await;
     problems.extend(shared.problems());
     Some((state, shared))
+}
+
+/// `--format` names as formats.
+pub fn formats(names: &[String]) -> Vec<OutputFormat> {
+    names
+        .iter()
+        .map(|n| {
+            if n == "html" {
+                OutputFormat::Html
+            } else {
+                OutputFormat::Markdown
+            }
+        })
+        .collect()
 }

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use chrono::Utc;
 use futures::future::join_all;
 
-use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, print_problems, start_engine};
+use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, formats, print_problems, start_engine};
 use crate::cli::RunArgs;
 use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
 use crate::config::load_project;
-use crate::config::model::{OutputFormat, Severity};
+use crate::config::model::Severity;
 use crate::deliver::dispatch::{Which, deliver};
 use crate::deliver::smtp;
 use crate::lock::ProjectLock;
@@ -160,18 +160,4 @@ fn print_done(id: &str, done: &ReportDone) {
     if let Mailed::DryRun(path) = &done.mailed {
         println!("  mail: {} (dry run)", path.display());
     }
-}
-
-/// `--format` names as formats.
-fn formats(names: &[String]) -> Vec<OutputFormat> {
-    names
-        .iter()
-        .map(|n| {
-            if n == "html" {
-                OutputFormat::Html
-            } else {
-                OutputFormat::Markdown
-            }
-        })
-        .collect()
 }

@@ -76,7 +76,11 @@ pub fn validate(root: &Path, loaded: LoadedProject, diags: &mut Diagnostics) -> 
             diags,
             rejected_tables: HashSet::new(),
         };
-        project.raw.watch.as_ref().map_or_else(WatchConfig::default, |raw| v.watch(raw))
+        project
+            .raw
+            .watch
+            .as_ref()
+            .map_or_else(WatchConfig::default, |raw| v.watch(raw))
     });
     let shared_broken = diags.error_count() > before;
     let shared_rejected = shared_rejected_ids(&loaded, &shared);

@@ -44,7 +44,10 @@ pub async fn deliver(root: &Path, connection: &Connection, which: Which) -> Deli
         }
     };
     let now = Utc::now();
-    for message in queued.into_iter().filter(|m| which == Which::All || m.next_attempt <= now) {
+    for message in queued
+        .into_iter()
+        .filter(|m| which == Which::All || m.next_attempt <= now)
+    {
         let sent = {
             let (connection, message) = (connection.clone(), message.clone());
             tokio::task::spawn_blocking(move || {
@@ -68,9 +71,11 @@ pub async fn deliver(root: &Path, connection: &Connection, which: Which) -> Deli
                 let recorded = crate::state::write_json(&policy::log_path(root, &message.report), &log)
                     .and_then(|()| outbox::delivered(root, &message.report));
                 if let Err(e) = recorded {
-                    delivery
-                        .problems
-                        .push(Diagnostic::in_file(".warroom/mail", object, format!("mail sent, but: {e}")));
+                    delivery.problems.push(Diagnostic::in_file(
+                        ".warroom/mail",
+                        object,
+                        format!("mail sent, but: {e}"),
+                    ));
                 }
                 delivery.sent.push(message);
             }

@@ -270,7 +270,8 @@ async fn infer_schema(
     options.format.infer_schema(state, &store, &objects).await
 }
 
-fn has_glob(path: &str) -> bool {
+/// Whether a source path is a glob pattern.
+pub fn has_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 

@@ -228,7 +228,7 @@ fn view_order(views: &IndexMap<String, SqlText>) -> Vec<String> {
 }
 
 /// Which sources each table reads, following views.
-fn resolve_reads(tables: &[&TableDef], problems: &mut Vec<Diagnostic>) -> HashMap<String, BTreeSet<String>> {
+pub fn resolve_reads(tables: &[&TableDef], problems: &mut Vec<Diagnostic>) -> HashMap<String, BTreeSet<String>> {
     let by_id: HashMap<&str, &TableDef> = tables.iter().map(|t| (t.id.as_str(), *t)).collect();
     let mut reads = HashMap::new();
     for table in tables {

@@ -7,5 +7,7 @@ mod mail;
 mod render;
 mod sample;
 mod sections;
+mod smtp;
 mod sources;
 mod support;
+mod watch;
