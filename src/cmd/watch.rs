@@ -30,8 +30,10 @@ use crate::watch::routes::{reports_defined_by, reports_reading, source_folders};
 use crate::watch::schedule::{Schedule, Work};
 use crate::watch::watcher::{Change, Layout, Watcher};
 
-/// How often the loop looks at settling files, due work and the outbox.
+/// How often the loop looks at settling files and due work.
 const TICK: Duration = Duration::from_millis(100);
+/// How often it looks for outbox messages whose retry is due.
+const OUTBOX_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs `warroom watch`.
 pub async fn watch(args: &WatchArgs) -> ExitCode {
@@ -97,6 +99,7 @@ pub async fn watch(args: &WatchArgs) -> ExitCode {
         watcher: None,
         landing: Landing::new(Duration::ZERO, &[]),
         schedule: Schedule::new(Duration::ZERO, Duration::ZERO),
+        outbox_checked: Instant::now(),
     };
     if let Err(e) = watching.start_watcher() {
         eprintln!("error: cannot watch the project: {e}");
@@ -134,16 +137,26 @@ pub async fn watch(args: &WatchArgs) -> ExitCode {
 
 /// The watcher's state between runs.
 struct Watching<'a> {
+    /// The command line.
     args: &'a WatchArgs,
+    /// The project folder, canonical, as watch events name it.
     root: PathBuf,
+    /// Where outputs go (its changes are ignored).
     out_dir: PathBuf,
+    /// The mail server, with `--send`.
     connection: Option<Connection>,
     /// The last definitions that loaded and planned.
     project: Arc<Project>,
+    /// What the watcher sends.
     changes: UnboundedReceiver<Change>,
+    /// Held so it keeps watching: dropping it stops it.
     watcher: Option<Watcher>,
+    /// Which written files have landed.
     landing: Landing,
+    /// When landed changes run.
     schedule: Schedule,
+    /// When the outbox was last looked at.
+    outbox_checked: Instant,
 }
 
 impl Watching<'_> {
@@ -163,7 +176,14 @@ impl Watching<'_> {
     /// (Re)starts the file watcher and landing detection for the current
     /// definitions; changes pending under the old ones are kept.
     fn start_watcher(&mut self) -> notify::Result<()> {
-        let layout = self.layout();
+        let mut layout = self.layout();
+        layout.data.retain(|folder| {
+            let exists = folder.exists();
+            if !exists {
+                warn!("{} does not exist (yet): not watched", relative(&self.root, folder));
+            }
+            exists
+        });
         let config = &self.project.watch;
         let (tx, rx) = unbounded_channel();
         let poll = self.args.poll.then_some(config.debounce / 2);
@@ -171,11 +191,7 @@ impl Watching<'_> {
         self.changes = rx;
         self.landing = Landing::new(config.debounce, &layout.data);
         self.schedule.set_windows(config.debounce, config.max_wait);
-        let folders: Vec<String> = layout
-            .data
-            .iter()
-            .map(|p| p.strip_prefix(&self.root).unwrap_or(p).display().to_string())
-            .collect();
+        let folders: Vec<String> = layout.data.iter().map(|p| relative(&self.root, p)).collect();
         info!(
             folders = %folders.join(", "),
             debounce_ms = config.debounce.as_millis() as u64,
@@ -228,6 +244,10 @@ impl Watching<'_> {
                 self.run(reports).await;
             }
         }
+        if now.duration_since(self.outbox_checked) < OUTBOX_CHECK {
+            return;
+        }
+        self.outbox_checked = now;
         if let Some(connection) = &self.connection
             && next_due(&self.root).is_some_and(|due| due <= Utc::now())
         {

@@ -511,11 +511,19 @@ pub async fn execute_query(
     counter: &QueryCounter,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     use futures::TryStreamExt;
+    let started = std::time::Instant::now();
     let stream = execute_stream(tables, table, text, values, counter).await?;
-    stream.try_collect().await.map_err(|error| QueryError {
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|error| QueryError {
         table: table.to_string(),
         error,
-    })
+    })?;
+    tracing::debug!(
+        table,
+        rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "query finished"
+    );
+    Ok(batches)
 }
 
 fn column_dates(batch: &RecordBatch, index: usize) -> Vec<Option<NaiveDate>> {

@@ -367,3 +367,24 @@ fn a_second_watcher_on_the_same_project_is_refused() {
     );
     drop(w);
 }
+
+#[test]
+fn a_mail_that_failed_is_retried_by_the_timer_once_the_server_is_up() {
+    let port = free_port();
+    let t = project(Some(port));
+    // Nothing listens yet: the first run's mail stays in the outbox.
+    let w = Watcher::start(&t, &["--send"]);
+    w.wait_for("the failed attempt", |log| log.contains("mail not sent"));
+    assert!(t.path().join(".warroom/outbox/sales.json").exists());
+    let server = Server::start(port, &[]);
+    // The first retry is due 30 s after the failure.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.messages().is_empty() {
+        assert!(Instant::now() < deadline, "not retried; log:\n{}", w.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    w.wait_for("the log of the retry", |log| log.contains("sent to boss@example.com"));
+    assert!(!t.path().join(".warroom/outbox/sales.json").exists());
+    assert_eq!(runs(&w.log()), 1, "the retry needs no run");
+    assert_eq!(w.stop(), 0);
+}
