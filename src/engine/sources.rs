@@ -1,7 +1,8 @@
 //! Sources: data files registered as DataFusion tables.
 //!
 //! A source is listed and its schema inferred once per run; the resulting
-//! table provider is shared by every report. Columns pinned in
+//! table provider is shared by every report (small CSV sources are parsed
+//! once and kept in memory). Columns pinned in
 //! `[sources.<id>.csv] schema` replace the inferred types, because DataFusion
 //! infers CSV types from the first rows only. When reading fails (a corrupt
 //! Parquet file, a CSV value that breaks its column type) the files are read
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::catalog::view::ViewTable;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -95,14 +96,48 @@ pub async fn load_source(
     let schema = pin_types(state, &table.object, def, &inferred, &files).await?;
     let provider = build_provider(state, urls, def, options, schema)
         .map_err(|e| vec![Diagnostic::in_file(def.path.clone(), &table.object, clean_message(&e))])?;
-    Ok(LoadedSource {
+    let mut loaded = LoadedSource {
         id: table.id.clone(),
         object: table.object.clone(),
         files,
         provider,
         definition: def.clone(),
         root: root.to_path_buf(),
-    })
+    };
+    if def.format == FileFormat::Csv && total_size(root, &loaded.files) <= CSV_IN_MEMORY_BYTES {
+        loaded.provider = match in_memory(state, &loaded.provider).await {
+            Ok(provider) => provider,
+            Err(e) => {
+                let found = loaded.find_bad_file(state).await;
+                return Err(vec![found.unwrap_or_else(|| data_error(&table.object, &def.path, &e, None))]);
+            }
+        };
+    }
+    Ok(loaded)
+}
+
+/// CSV sources up to this size (in all) are parsed once per run and kept in
+/// memory: every report reads them from there instead of parsing the text
+/// again, and joins see their exact row count, so the small side of a join
+/// with a large Parquet table is the one hashed.
+const CSV_IN_MEMORY_BYTES: u64 = 64 << 20;
+
+fn total_size(root: &Path, files: &[String]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(root.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Reads a table whole into a [`MemTable`].
+async fn in_memory(
+    state: &SessionState,
+    provider: &Arc<dyn TableProvider>,
+) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state.clone());
+    let batches = ctx.read_table(Arc::clone(provider))?.collect().await?;
+    Ok(Arc::new(MemTable::try_new(provider.schema(), vec![batches])?))
 }
 
 impl LoadedSource {
