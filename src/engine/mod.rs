@@ -17,6 +17,7 @@ pub mod params;
 pub mod plan_error;
 pub mod queries;
 pub mod report;
+pub mod rollup;
 pub mod session;
 pub mod sources;
 pub mod sql;

@@ -33,6 +33,7 @@ use datafusion::sql::sqlparser::ast::Expr;
 
 use super::check::{is_aggregate, quote};
 use super::params::{Params, date_from_days, date_value, param_values};
+use super::rollup::Rollup;
 use super::sql;
 use super::tables::ReportTables;
 use crate::config::model::MeasureDef;
@@ -242,22 +243,50 @@ async fn run_flow(
     if window.is_empty() {
         return Ok(out);
     }
-    let mut select = SelectList::default();
-    let slots: Vec<Slot> = query
-        .members
-        .iter()
-        .map(|(_, def)| select.measure(&state, def, None, None))
-        .collect();
-    let text = format!(
-        "SELECT {groups}CAST(date_trunc('{grain}', {time}) AS DATE) AS \"bucket\", {columns} FROM {table} WHERE {window} GROUP BY {positions}",
-        groups = group_columns(by),
-        grain = query.grain.name(),
-        columns = select.sql(),
-        table = quote(&query.table),
-        window = window.join(" OR "),
-        positions = positions(by.len() + 1),
-    );
-    let batches = execute_query(tables, &query.table, &text, values, counter).await?;
+    let single = || {
+        let mut select = SelectList::default();
+        let slots: Vec<Slot> = query
+            .members
+            .iter()
+            .map(|(_, def)| select.measure(&state, def, None, None))
+            .collect();
+        let text = format!(
+            "SELECT {groups}CAST(date_trunc('{grain}', {time}) AS DATE) AS \"bucket\", {columns} FROM {table} WHERE {window} GROUP BY {positions}",
+            groups = group_columns(by),
+            grain = query.grain.name(),
+            columns = select.sql(),
+            table = quote(&query.table),
+            window = window.join(" OR "),
+            positions = positions(by.len() + 1),
+        );
+        (text, select, slots)
+    };
+    // The two-phase form can fail where the plain one works (an AVG over
+    // intervals has no SUM); then the plain one runs, and its error, if
+    // any, is the one reported.
+    let rolled = match rolled_up(&state, query, by, &time, &window.join(" OR ")) {
+        Some((text, select, slots)) => {
+            match execute_query(tables, &query.table, &text, values.clone(), counter).await {
+                Ok(batches) => Some((batches, select, slots)),
+                Err(e) => {
+                    tracing::debug!(error = %e.error, "the two-phase query failed; running the plain one");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let (batches, select, slots) = match rolled {
+        Some(done) => done,
+        None => {
+            let (text, select, slots) = single();
+            (
+                execute_query(tables, &query.table, &text, values, counter).await?,
+                select,
+                slots,
+            )
+        }
+    };
     for batch in &batches {
         let keys = row_keys(batch, by.len());
         let buckets = column_dates(batch, by.len());
@@ -277,6 +306,36 @@ async fn run_flow(
         }
     }
     Ok(out)
+}
+
+/// The two-phase form of a flow query ([`Rollup`]), when every measure's
+/// aggregates roll up.
+fn rolled_up(
+    state: &SessionState,
+    query: &FlowQuery,
+    by: &[String],
+    time: &str,
+    window: &str,
+) -> Option<(String, SelectList, Vec<Slot>)> {
+    let mut rollup = Rollup::default();
+    let count = sql::parse_expr("COUNT(*)").expect("COUNT(*) parses");
+    let mut slots = Vec::new();
+    for (_, def) in &query.members {
+        let value = rollup.measure(state, def, None)?;
+        let rows = match def.additive {
+            true => None,
+            false => Some(rollup.measure(state, def, Some(count.clone()))?),
+        };
+        slots.push(Slot { value, rows });
+    }
+    let groups: Vec<String> = by
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("CAST({} AS VARCHAR) AS \"g{i}\"", quote(c)))
+        .collect();
+    let text = rollup.sql(&groups, time, query.grain.name(), &quote(&query.table), window);
+    let select = SelectList::of(rollup.columns);
+    Some((text, select, slots))
 }
 
 /// `by` values of a row: text, or `None` for NULL. Empty for report-level queries.
@@ -345,6 +404,14 @@ struct SelectList {
 }
 
 impl SelectList {
+    /// A list of columns already written.
+    fn of(columns: Vec<String>) -> Self {
+        Self {
+            columns,
+            index: HashMap::new(),
+        }
+    }
+
     fn push(&mut self, expr: String) -> usize {
         if let Some(i) = self.index.get(&expr) {
             return *i;

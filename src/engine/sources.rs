@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
@@ -109,7 +109,9 @@ pub async fn load_source(
             Ok(provider) => provider,
             Err(e) => {
                 let found = loaded.find_bad_file(state).await;
-                return Err(vec![found.unwrap_or_else(|| data_error(&table.object, &def.path, &e, None))]);
+                return Err(vec![
+                    found.unwrap_or_else(|| data_error(&table.object, &def.path, &e, None)),
+                ]);
             }
         };
     }
