@@ -31,7 +31,11 @@ pub fn base_state(config: &EngineConfig) -> Result<SessionState> {
     let options = session.options_mut();
     options.sql_parser.collect_spans = true;
     options.execution.collect_statistics = true;
-    options.execution.parquet.pushdown_filters = true;
+    // Row groups and pages outside the window are still skipped by their
+    // statistics; filtering rows while decoding (`pushdown_filters`) costs
+    // more than it saves when the window keeps half the rows (measured:
+    // war_room at 20M order lines 0.38–0.43 s with it, 0.30 s without).
+    options.execution.parquet.pushdown_filters = false;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = config.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
