@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use datafusion::execution::session_state::SessionState;
 
-use crate::config::diagnostic::Diagnostic;
+use crate::config::diagnostic::{Diagnostic, suggestion};
 use crate::config::model::{OutputFormat, Project};
 use crate::engine::session::base_state;
 use crate::engine::tables::SharedSources;
@@ -62,6 +62,19 @@ pub async fn start_engine(project: &Project, problems: &mut Vec<Diagnostic>) -> 
     let shared = SharedSources::load(&state, project).await;
     problems.extend(shared.problems());
     Some((state, shared))
+}
+
+/// Checks that every report named on the command line exists; prints the
+/// usage error (with a suggestion) for the first that does not.
+pub fn check_selected(root: &std::path::Path, project: &Project, wanted: &[String]) -> Result<(), ExitCode> {
+    for name in wanted {
+        if !project.reports.contains_key(name) {
+            let hint = suggestion(name, project.reports.keys().map(String::as_str));
+            eprintln!("error: no report `{name}` in {}{hint}", root.join("reports").display());
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    }
+    Ok(())
 }
 
 /// `--format` names as formats.

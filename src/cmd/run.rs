@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use chrono::Utc;
 use futures::future::join_all;
 
-use super::{EXIT_FAIL_ON, EXIT_USAGE, exit_code, formats, print_problems, start_engine};
+use super::{EXIT_FAIL_ON, check_selected, exit_code, formats, print_problems, start_engine};
 use crate::cli::RunArgs;
-use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
+use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::load_project;
 use crate::config::model::Severity;
 use crate::deliver::dispatch::{Which, deliver};
@@ -21,15 +21,8 @@ pub async fn run(args: &RunArgs) -> ExitCode {
     let root = &args.project.project;
     let mut diags = Diagnostics::default();
     let project = load_project(root, &mut diags);
-    for wanted in &args.reports {
-        if !project.reports.contains_key(wanted) {
-            let hint = suggestion(wanted, project.reports.keys().map(String::as_str));
-            eprintln!(
-                "error: no report `{wanted}` in {}{hint}",
-                root.join("reports").display()
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+    if let Err(code) = check_selected(root, &project, &args.reports) {
+        return code;
     }
     let mut problems: Vec<Diagnostic> = diags.into_vec();
     let Some((state, shared)) = start_engine(&project, &mut problems).await else {

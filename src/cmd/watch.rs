@@ -15,9 +15,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tracing::{error, info, warn};
 
 use super::check::report_problems;
-use super::{EXIT_ERROR, EXIT_USAGE, formats, print_problems, start_engine};
+use super::{EXIT_ERROR, EXIT_USAGE, check_selected, formats, print_problems, start_engine};
 use crate::cli::WatchArgs;
-use crate::config::diagnostic::{Diagnostic, Diagnostics, suggestion};
+use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::load_project;
 use crate::config::model::Project;
 use crate::deliver::dispatch::{Delivery, Which, deliver, next_due};
@@ -46,15 +46,8 @@ pub async fn watch(args: &WatchArgs) -> ExitCode {
     };
     let mut diags = Diagnostics::default();
     let project = load_project(&root, &mut diags);
-    for wanted in &args.reports {
-        if !project.reports.contains_key(wanted) {
-            let hint = suggestion(wanted, project.reports.keys().map(String::as_str));
-            eprintln!(
-                "error: no report `{wanted}` in {}{hint}",
-                root.join("reports").display()
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+    if let Err(code) = check_selected(&root, &project, &args.reports) {
+        return code;
     }
     // A watcher starts from definitions that load; data problems come later
     // and are logged by the runs.

@@ -328,12 +328,14 @@ fn rolled_up(
         };
         slots.push(Slot { value, rows });
     }
-    let groups: Vec<String> = by
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("CAST({} AS VARCHAR) AS \"g{i}\"", quote(c)))
-        .collect();
-    let text = rollup.sql(&groups, time, query.grain.name(), &quote(&query.table), window);
+    let text = rollup.sql(
+        &group_columns(by),
+        by.len(),
+        time,
+        query.grain.name(),
+        &quote(&query.table),
+        window,
+    );
     let select = SelectList::of(rollup.columns);
     Some((text, select, slots))
 }
@@ -439,13 +441,7 @@ impl SelectList {
     }
 
     fn sql(&self) -> String {
-        let columns: Vec<String> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} AS \"c{i}\""))
-            .collect();
-        columns.join(", ")
+        sql::aliased(&self.columns, "c")
     }
 
     /// Every column as numbers, starting at column `first` of `batch`.

@@ -147,10 +147,10 @@ impl Rollup {
         }
     }
 
-    /// The whole query: `groups` (`"g0", …` selected in phase one as
-    /// `CAST(col AS VARCHAR) AS "g0"`), the period bucket, then
-    /// [`Self::columns`] as `"c0", …`.
-    pub fn sql(&self, groups: &[String], time: &str, grain: &str, table: &str, window: &str) -> String {
+    /// The whole query: the `group_count` grouping columns `"g0", …`
+    /// (selected in phase one by `groups`, each followed by `, `), the
+    /// period bucket, then [`Self::columns`] as `"c0", …`.
+    pub fn sql(&self, groups: &str, group_count: usize, time: &str, grain: &str, table: &str, window: &str) -> String {
         let mask = if self.flags.is_empty() {
             "0".to_string()
         } else {
@@ -161,32 +161,16 @@ impl Rollup {
                 .collect::<Vec<_>>()
                 .join(" + ")
         };
-        let partials: Vec<String> = self
-            .partials
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{p} AS \"p{i}\""))
-            .collect();
-        let columns: Vec<String> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} AS \"c{i}\""))
-            .collect();
-        let inner_groups: String = groups.iter().map(|g| format!("{g}, ")).collect();
-        let outer_groups: String = (0..groups.len()).map(|i| format!("\"g{i}\", ")).collect();
-        let keys = groups.len() + 2;
+        let outer_groups: String = (0..group_count).map(|i| format!("\"g{i}\", ")).collect();
+        let positions = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
         format!(
             "SELECT {outer_groups}CAST(date_trunc('{grain}', \"d\") AS DATE) AS \"bucket\", {columns} FROM (\
-             SELECT {inner_groups}CAST({time} AS DATE) AS \"d\", {mask} AS \"m\", {partials} FROM {table} \
+             SELECT {groups}CAST({time} AS DATE) AS \"d\", {mask} AS \"m\", {partials} FROM {table} \
              WHERE {window} GROUP BY {inner}) GROUP BY {outer}",
-            columns = columns.join(", "),
-            partials = partials.join(", "),
-            inner = (1..=keys).map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
-            outer = (1..=groups.len() + 1)
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            columns = sql::aliased(&self.columns, "c"),
+            partials = sql::aliased(&self.partials, "p"),
+            inner = positions(group_count + 2),
+            outer = positions(group_count + 1),
         )
     }
 }

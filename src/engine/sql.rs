@@ -267,6 +267,16 @@ pub fn nested(expr: Expr) -> Expr {
     Expr::Nested(Box::new(expr))
 }
 
+/// `a AS "c0", b AS "c1", …` for a select list named `prefix` + position.
+pub fn aliased(expressions: &[String], prefix: &str) -> String {
+    expressions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS \"{prefix}{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
