@@ -224,4 +224,17 @@ mod tests {
         let folder = event(EventKind::Create(CreateKind::Folder), &[&root.join("data/2027")]);
         assert_eq!(l.classify(&folder), vec![Change::Rescan(root.join("data/2027"))]);
     }
+
+    #[test]
+    fn lost_events_ask_for_a_rescan_of_every_data_folder() {
+        let root = Path::new("/p");
+        let overflow = DebouncedEvent::new(
+            Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan),
+            std::time::Instant::now(),
+        );
+        assert_eq!(
+            layout(root).classify(&overflow),
+            vec![Change::Rescan(root.join("data"))]
+        );
+    }
 }
