@@ -151,25 +151,27 @@ impl Rollup {
     /// (selected in phase one by `groups`, each followed by `, `), the
     /// period bucket, then [`Self::columns`] as `"c0", …`.
     pub fn sql(&self, groups: &str, group_count: usize, time: &str, grain: &str, table: &str, window: &str) -> String {
-        let mask = if self.flags.is_empty() {
-            "0".to_string()
-        } else {
-            self.flags
-                .iter()
-                .enumerate()
-                .map(|(i, f)| format!("CASE WHEN {f} THEN {} ELSE 0 END", 1u64 << i))
-                .collect::<Vec<_>>()
-                .join(" + ")
+        // Without filters every row has the same mask: no column for it.
+        let mask: String = self
+            .flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("CASE WHEN {f} THEN {} ELSE 0 END", 1u64 << i))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let (mask, keys) = match mask.is_empty() {
+            true => (String::new(), group_count + 1),
+            false => (format!("{mask} AS \"m\", "), group_count + 2),
         };
         let outer_groups: String = (0..group_count).map(|i| format!("\"g{i}\", ")).collect();
         let positions = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
         format!(
             "SELECT {outer_groups}CAST(date_trunc('{grain}', \"d\") AS DATE) AS \"bucket\", {columns} FROM (\
-             SELECT {groups}CAST({time} AS DATE) AS \"d\", {mask} AS \"m\", {partials} FROM {table} \
+             SELECT {groups}CAST({time} AS DATE) AS \"d\", {mask}{partials} FROM {table} \
              WHERE {window} GROUP BY {inner}) GROUP BY {outer}",
             columns = sql::aliased(&self.columns, "c"),
             partials = sql::aliased(&self.partials, "p"),
-            inner = positions(group_count + 2),
+            inner = positions(keys),
             outer = positions(group_count + 1),
         )
     }
