@@ -94,10 +94,7 @@ pub async fn watch(args: &WatchArgs) -> ExitCode {
         schedule: Schedule::new(Duration::ZERO, Duration::ZERO),
         outbox_checked: Instant::now(),
     };
-    if let Err(e) = watching.start_watcher() {
-        eprintln!("error: cannot watch the project: {e}");
-        return ExitCode::from(EXIT_ERROR);
-    }
+    // From here on SIGINT and SIGTERM stop the watcher between runs.
     let (mut interrupt, mut terminate) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(i), Ok(t)) => (i, t),
         (Err(e), _) | (_, Err(e)) => {
@@ -105,6 +102,10 @@ pub async fn watch(args: &WatchArgs) -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    if let Err(e) = watching.start_watcher() {
+        eprintln!("error: cannot watch the project: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
     // The first run brings every report up to date with what landed while
     // nobody watched (and mails by policy, so nothing sent is sent again).
     let all = watching.project.reports.keys().cloned().collect();

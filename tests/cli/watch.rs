@@ -22,7 +22,14 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// Starts watching and waits for the first run.
     fn start(t: &Test, extra: &[&str]) -> Self {
+        let w = Self::spawn(t, extra);
+        w.wait_for("the first run", |log| runs(log) == 1);
+        w
+    }
+
+    fn spawn(t: &Test, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
             .args(["watch", "--project", t.path().to_str().unwrap()])
             .args(extra)
@@ -44,9 +51,7 @@ impl Watcher {
                 log.push('\n');
             }
         });
-        let w = Self { child, log };
-        w.wait_for("the first run", |log| runs(log) == 1);
-        w
+        Self { child, log }
     }
 
     fn log(&self) -> String {
@@ -387,4 +392,26 @@ fn a_mail_that_failed_is_retried_by_the_timer_once_the_server_is_up() {
     assert!(!t.path().join(".warroom/outbox/sales.json").exists());
     assert_eq!(runs(&w.log()), 1, "the retry needs no run");
     assert_eq!(w.stop(), 0);
+}
+
+#[test]
+fn sigterm_lets_the_run_in_flight_finish_then_exits_0() {
+    // A table query that keeps the first run busy for a few seconds.
+    let t = project(None).file(
+        "reports/slow.toml",
+        "[report]\nas_of = 2026-11-30\n\n[tables.slow]\nsql = \"SELECT SUM(value) AS s FROM range(0, 1000000000)\"\n",
+    );
+    let w = Watcher::spawn(&t, &["slow"]);
+    w.wait_for("the watcher to start", |log| log.contains("watching"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(runs(&w.log()), 0, "the run was meant to be in flight");
+    let log = Arc::clone(&w.log);
+    assert_eq!(w.stop(), 0);
+    let log = log.lock().unwrap().clone();
+    assert_eq!(runs(&log), 1, "{log}");
+    assert!(log.contains("stopped"), "{log}");
+    assert_eq!(
+        t.results("slow")["tables"]["slow"]["rows"][0][0].as_f64(),
+        Some(499_999_999_500_000_000.0)
+    );
 }
