@@ -34,6 +34,13 @@ def mails(folder):
     return sorted(p for p in folder.iterdir() if p.suffix == ".eml")
 
 
+def rss_mb(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def wait(what, done, timeout=120):
     deadline = time.monotonic() + timeout
     while not done():
@@ -83,6 +90,7 @@ def main():
         wait("the first run", lambda: any(" ran " in line for line in log))
         wait("the first mail", lambda: len(mails(inbox)) == 1)
         latencies = []
+        rss_start = rss_mb(watcher.pid)
         for _ in range(args.rounds):
             before = len(mails(inbox))
             tmp = month.with_name(".2026-11.parquet.tmp")
@@ -96,6 +104,7 @@ def main():
             os.remove(month)
             wait("the mail after the removal", lambda: len(mails(inbox)) > before)
         runs = [line.strip() for line in log if " ran " in line]
+        rss_end = rss_mb(watcher.pid)
     finally:
         watcher.terminate()
         watcher.wait()
@@ -106,6 +115,7 @@ def main():
     print(f"rename → mail accepted: median {statistics.median(latencies):.2f} s, "
           f"min {min(latencies):.2f} s, max {max(latencies):.2f} s")
     print("last run:", runs[-1].split("INFO ")[-1])
+    print(f"watcher RSS after the first run {rss_start:.0f} MB, after {len(runs)} runs {rss_end:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ use crate::engine::funnels::{overflow_warning, overflowing_stages};
 use crate::engine::params::Params;
 use crate::engine::queries::QueryCounter;
 use crate::engine::sources::clean_message;
-use crate::engine::tables::{ReportTables, SharedSources};
+use crate::engine::tables::{ReportTables, SharedSources, without_shared_source_notes};
 use crate::period::Period;
 use crate::render::Renderer;
 
@@ -80,11 +80,7 @@ pub async fn report_problems(
             problems.extend(report_problems);
         }
         // A shared source that failed to load is reported once, by the caller.
-        Err(report_problems) => problems.extend(
-            report_problems
-                .into_iter()
-                .filter(|p| !p.message.starts_with("shared source `")),
-        ),
+        Err(report_problems) => problems.extend(without_shared_source_notes(report_problems)),
     }
     problems
 }

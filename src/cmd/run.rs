@@ -12,6 +12,7 @@ use crate::config::load_project;
 use crate::config::model::Severity;
 use crate::deliver::dispatch::{Which, deliver};
 use crate::deliver::smtp;
+use crate::engine::tables::without_shared_source_notes;
 use crate::lock::ProjectLock;
 use crate::pipeline::{MailMode, Mailed, Pass, ReportDone};
 use crate::render::Renderer;
@@ -92,11 +93,7 @@ pub async fn run(args: &RunArgs) -> ExitCode {
                 reached |= fail_on.is_some_and(|level| done.firing().any(|a| a.severity >= level));
                 problems.extend(done.warnings);
             }
-            Err(report_problems) => problems.extend(
-                report_problems
-                    .into_iter()
-                    .filter(|p| !p.message.starts_with("shared source `")),
-            ),
+            Err(report_problems) => problems.extend(without_shared_source_notes(report_problems)),
         }
     }
     if let Some(connection) = &connection {

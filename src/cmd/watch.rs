@@ -22,6 +22,7 @@ use crate::config::load_project;
 use crate::config::model::Project;
 use crate::deliver::dispatch::{Delivery, Which, deliver, next_due};
 use crate::deliver::smtp::{self, Connection};
+use crate::engine::tables::without_shared_source_notes;
 use crate::lock::ProjectLock;
 use crate::pipeline::{MailMode, Mailed, Pass};
 use crate::render::Renderer;
@@ -373,11 +374,7 @@ impl Watching<'_> {
                 }
                 Err(report_problems) => {
                     failed.push(report.id.as_str());
-                    problems.extend(
-                        report_problems
-                            .into_iter()
-                            .filter(|p| !p.message.starts_with("shared source `")),
-                    );
+                    problems.extend(without_shared_source_notes(report_problems));
                 }
             }
         }

@@ -48,6 +48,16 @@ impl SharedSources {
     }
 }
 
+/// Drops the notes that a report cannot use a shared source that failed to
+/// load: the source's own problem is reported once for the whole run.
+pub fn without_shared_source_notes(problems: Vec<Diagnostic>) -> impl Iterator<Item = Diagnostic> {
+    problems
+        .into_iter()
+        .filter(|p| !p.message.starts_with(SHARED_SOURCE_NOTE))
+}
+
+const SHARED_SOURCE_NOTE: &str = "shared source `";
+
 /// A report's SessionContext with every table it can read registered.
 pub struct ReportTables {
     /// Queries run here.
@@ -91,7 +101,7 @@ impl ReportTables {
                 problems.push(Diagnostic::in_file(
                     report.location.file.path.clone(),
                     format!("report {}", report.id),
-                    format!("shared source `{id}` could not be loaded"),
+                    format!("{SHARED_SOURCE_NOTE}{id}` could not be loaded"),
                 ));
             }
         }
