@@ -52,10 +52,7 @@ pub async fn run(args: &RunArgs) -> ExitCode {
     } else {
         None
     };
-    let sender = connection
-        .as_ref()
-        .and_then(|c| c.from.clone())
-        .or_else(|| project.smtp.as_ref().map(|s| s.from.clone()));
+    let sender = smtp::sender(connection.as_ref(), project.smtp.as_ref());
     let mail = match (&args.dry_run_mail, args.send) {
         (Some(dir), _) => MailMode::DryRun(dir.clone()),
         (None, true) => MailMode::Queue,

@@ -351,11 +351,7 @@ impl Watching<'_> {
             } else {
                 MailMode::Off
             },
-            sender: self
-                .connection
-                .as_ref()
-                .and_then(|c| c.from.clone())
-                .or_else(|| project.smtp.as_ref().map(|s| s.from.clone())),
+            sender: smtp::sender(self.connection.as_ref(), project.smtp.as_ref()),
         };
         let (mut failed, mut firing, mut new, mut queued) = (Vec::new(), 0, 0, 0);
         for (report, result) in selected

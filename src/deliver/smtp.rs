@@ -47,6 +47,14 @@ impl Connection {
     }
 }
 
+/// The sender of a run's mail: the connection's `from` (WARROOM_SMTP_URL),
+/// else `[smtp] from`.
+pub fn sender(connection: Option<&Connection>, config: Option<&SmtpConfig>) -> Option<String> {
+    connection
+        .and_then(|c| c.from.clone())
+        .or_else(|| config.map(|s| s.from.clone()))
+}
+
 /// The connection from `WARROOM_SMTP_URL`, else from `[smtp]`.
 pub fn connection(config: Option<&SmtpConfig>) -> Result<Connection, String> {
     if let Ok(url) = std::env::var("WARROOM_SMTP_URL") {
